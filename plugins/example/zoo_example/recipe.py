@@ -1,0 +1,59 @@
+"""The recipe: train the MLP on two spirals with an optimizer from the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo_example.data import read_csv, two_spirals
+
+PRESETS = {"cpu": {"n_train": 2000, "steps": 1500, "batch": 128}, "smoke": {"n_train": 400, "steps": 150, "batch": 64}}
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (model(x).argmax(-1) == y).float().mean().item()
+
+
+class SpiralRecipe:
+    summary = "two spirals (2000 generated points; --data takes a CSV x1,x2,label); metric: accuracy"
+
+    def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
+        if config.preset not in PRESETS:
+            raise zoo.RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
+        p = PRESETS[config.preset]
+        if config.data is not None:
+            x, y = read_csv(config.data)
+            perm = torch.randperm(len(x))
+            cut = int(0.8 * len(x))
+            (x_tr, y_tr), (x_te, y_te) = (x[perm[:cut]], y[perm[:cut]]), (x[perm[cut:]], y[perm[cut:]])
+        else:
+            x_tr, y_tr = two_spirals(p["n_train"], seed=config.seed)
+            x_te, y_te = two_spirals(1000, seed=config.seed + 1)
+        model = zoo.load(config.name, **config.model_args).to(config.device)
+        # Plugins use each other through the registry, never by importing each other.
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, p["steps"])
+        g = torch.Generator().manual_seed(config.seed)
+        model.train()
+        for _ in zoo.progress(range(p["steps"]), desc=f"train {config.name}"):
+            idx = torch.randint(len(x_tr), (p["batch"],), generator=g)
+            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        return zoo.TrainResult(
+            model=model,
+            metrics={"accuracy": accuracy(model, x_te, y_te)},
+            example_inputs=(x_te[:16],),
+            notes="the example plugin: no article number to compare with",
+        )
+
+    def evaluate(self, model: torch.nn.Module, data: Path | None, device: str = "cpu") -> dict[str, float]:
+        x, y = read_csv(data) if data is not None else two_spirals(1000, seed=1)
+        return {"accuracy": accuracy(model, x.to(device), y.to(device))}

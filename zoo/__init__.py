@@ -1,0 +1,66 @@
+"""kexue-zoo: models, samplers and optimizers from the articles of kexue.fm, as plugins.
+
+    import zoo
+    zoo.list(kind="model")                    # the catalog of installed entries
+    m = zoo.load("example-mlp", hidden=32)    # build with defaults + validated overrides
+    zoo.save(m, "runs/mlp")                   # a Hub-format folder
+    m2 = zoo.load("local-dir:runs/mlp")       # or "hf-hub:org/repo@rev"
+
+Importing this package does not import torch; building an entry does.
+"""
+
+from zoo._version import __version__
+from zoo.api import info, load, plugins, register_plugin, reset, resolve
+from zoo.api import list_entries as list
+from zoo.building import ModelConfig
+from zoo.checkpoint import save
+from zoo.errors import (
+    CatalogError,
+    CheckpointError,
+    DuplicateEntryError,
+    InvalidArgumentsError,
+    MissingPluginError,
+    PluginError,
+    RecipeError,
+    RegistrationError,
+    UnknownEntryError,
+    ZooError,
+)
+from zoo.hookspecs import hookimpl
+from zoo.hub import HubError, pull, push
+from zoo.recipes import Recipe, TrainConfig, TrainResult, progress
+from zoo.registry import Entry, HubWeights, Tag
+
+__all__ = [
+    "CatalogError",
+    "CheckpointError",
+    "DuplicateEntryError",
+    "Entry",
+    "HubError",
+    "HubWeights",
+    "InvalidArgumentsError",
+    "MissingPluginError",
+    "ModelConfig",
+    "PluginError",
+    "Recipe",
+    "RecipeError",
+    "RegistrationError",
+    "Tag",
+    "TrainConfig",
+    "TrainResult",
+    "UnknownEntryError",
+    "ZooError",
+    "__version__",
+    "hookimpl",
+    "info",
+    "list",
+    "load",
+    "plugins",
+    "progress",
+    "pull",
+    "push",
+    "register_plugin",
+    "reset",
+    "resolve",
+    "save",
+]

@@ -1,0 +1,214 @@
+"""The ``zoo`` command: list, info, plugins, train, eval, push, pull (+ plugin commands).
+
+``--json`` output schemas are stable (docs/cli.md):
+
+- ``zoo list --json``: ``[{name, kind, plugin, article, summary, aliases, tags}]``
+- ``zoo info NAME --json``: the entry's catalog fields + ``plugin_version``, ``recipe``, ``target``
+- ``zoo plugins --json``: ``[{name, distribution, version, hooks, entries, error}]``
+- ``zoo eval … --json``: ``{entry, checkpoint, metrics, reference, data}``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from zoo import api
+from zoo._version import __version__
+from zoo.errors import ZooError
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    entries = api.list_entries(args.pattern, kind=args.kind, plugin=args.plugin)
+    if args.json:
+        keys = ("name", "kind", "plugin", "article", "summary", "aliases", "tags")
+        _print_json([{k: e.to_dict()[k] for k in keys} for e in entries])
+        return 0
+    if not entries:
+        print("no entries match" if args.pattern or args.kind or args.plugin else "no entries installed")
+    else:
+        rows = [("NAME", "KIND", "PLUGIN", "SUMMARY")]
+        for e in entries:
+            name = e.name + "".join(f" (.{t})" for t in e.tags)
+            rows.append((name, e.kind, e.plugin, e.summary))
+        print(_table(rows))
+    failed = api.host().failed()
+    if failed:
+        print(f"\n{len(failed)} plugin(s) failed to load: {', '.join(failed)} (see `zoo plugins`)", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data = api.info(args.name)
+    if args.json:
+        _print_json(data)
+        return 0
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False) if value else "—"
+        print(f"{key.ljust(width)}  {value if value is not None else '—'}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    infos = api.plugins()
+    if args.json:
+        _print_json([i.to_dict() for i in infos])
+        return 0
+    if not infos:
+        print("no plugins installed (entry point group 'zoo')")
+        return 0
+    rows = [("PLUGIN", "VERSION", "ENTRIES", "STATUS")]
+    for i in infos:
+        rows.append((i.name, i.version or "—", ", ".join(i.entries) or "—", f"ERROR: {i.error}" if i.error else "ok"))
+    print(_table(rows))
+    return 1 if any(i.error for i in infos) and args.check else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from zoo import recipes
+
+    out = args.out or f"runs/{args.name}"
+    record = recipes.train(
+        args.name, out, data=args.data, seed=args.seed, preset=args.preset, device=args.device,
+        command=recipes.main_command(),
+    )  # fmt: skip
+    print(f"\n{record['entry']}: {record['summary']}  ({record['wall_time_s']} s)")
+    print(recipes.format_metrics(record["metrics"], record["reference"]))
+    if record.get("notes"):
+        print(f"note: {record['notes']}")
+    print(f"\nsaved to {out} (config.json, model.safetensors, results.json, README.md)")
+    if record.get("reload_identical"):
+        print(f'reloaded with zoo.load("local-dir:{out}"): outputs identical')
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zoo import recipes
+
+    report = recipes.evaluate(args.target, data=args.data, device=args.device)
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"{report['entry']} ({report['checkpoint']}) on {report['data']}")
+        print(recipes.format_metrics(report["metrics"], report["reference"]))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from zoo import hub
+
+    oid = hub.push(args.dir, args.repo_id, revision=args.revision, private=args.private or None,
+                   commit_message=args.message, tag=args.tag)  # fmt: skip
+    print(f"pushed {args.dir} to {args.repo_id}@{args.revision or 'main'} (commit {oid[:12]})")
+    if args.tag:
+        print(f'tagged {args.tag}: zoo.load("hf-hub:{args.repo_id}@{args.tag}")')
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from zoo import hub
+
+    dest = hub.pull(args.spec, args.dir)
+    print(f'pulled {args.spec} to {dest}: zoo.load("local-dir:{dest}")')
+    return 0
+
+
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="kexue-zoo: the models of kexue.fm articles.")
+    parser.add_argument("--version", action="version", version=f"kexue-zoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list installed entries")
+    p.add_argument("pattern", nargs="?", help="shell-style wildcard on names, e.g. 'gumbel*'")
+    p.add_argument("--kind", choices=["model", "sampler", "optimizer"])
+    p.add_argument("--plugin", help="only entries of this plugin")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="show one entry: article, summary, defaults, Hub weights, plugin")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plugins", help="list plugins with their hooks, entries and errors")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--check", action="store_true", help="exit 1 if any plugin failed")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("train", help="train an entry with its recipe, evaluate, save and verify the reload")
+    p.add_argument("name")
+    p.add_argument("--data", help="a data file in the task's standard format (default: embedded data)")
+    p.add_argument("--out", help="checkpoint folder (default runs/NAME)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="cpu", help="size preset of the recipe (default: cpu)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint folder, local-dir:, hf-hub: or pretrained entry")
+    p.add_argument("target")
+    p.add_argument("--data")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("push", help="push a checkpoint folder to the Hub in one commit")
+    p.add_argument("dir")
+    p.add_argument("repo_id")
+    p.add_argument("--revision", "--branch", dest="revision", help="branch to commit to (default main)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--tag", help="tag the new commit, e.g. v1")
+    p.add_argument("--message", help="commit message")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("pull", help="download a checkpoint (org/repo[@rev]) into a folder")
+    p.add_argument("spec")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_pull)
+
+    if with_plugins:
+        host = api.host()
+        for impl in host.pm.hook.zoo_register_commands.get_hookimpls():
+            try:
+                impl.function(cli=sub)
+            except Exception as exc:  # a broken plugin command must not take the CLI down
+                info = host.plugins.get(impl.plugin_name)
+                if info is not None:
+                    info.error = f"zoo_register_commands failed: {type(exc).__name__}: {exc}"
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Plugins may add commands; built-in commands must not need them to parse.
+    builtin = {"list", "info", "plugins", "train", "eval", "push", "pull", "-h", "--help", "--version"}
+    parser = build_parser(with_plugins=not argv or argv[0] not in builtin)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Exceptions raised by kexue-zoo. Every message names the problem and the fix."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every kexue-zoo error."""
+
+
+class UnknownEntryError(ZooError, LookupError):
+    """A name, alias or tag that no installed plugin provides."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a key
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateEntryError(ZooError):
+    """Two plugins (or one plugin twice) claim the same name or alias."""
+
+
+class InvalidArgumentsError(ZooError, TypeError):
+    """Arguments that an entry's factory does not accept, or required ones missing."""
+
+
+class RegistrationError(ZooError):
+    """A plugin called ``register`` with something invalid (bad name, bad field)."""
+
+
+class PluginError(ZooError):
+    """A plugin failed to import, to validate, or to register (strict mode re-raises these)."""
+
+
+class CatalogError(ZooError):
+    """``registry.yaml`` cannot be parsed or has a field the schema does not know."""
+
+
+class RecipeError(ZooError):
+    """No recipe for an entry, or a recipe returned something the core cannot use."""
+
+
+class CheckpointError(ZooError):
+    """A checkpoint folder or file that cannot be read or does not match the model."""
+
+
+class MissingPluginError(CheckpointError):
+    """A checkpoint names an architecture that no installed plugin provides."""

@@ -1,0 +1,192 @@
+"""Plugin discovery: entry points of group ``"zoo"``, loaded one by one, failures isolated.
+
+A plugin that fails to import, whose hook has a wrong signature or a misspelt name, or
+that raises while registering, is recorded with its error (``zoo plugins`` shows it) and
+contributes nothing; the other plugins keep working. ``ZOO_STRICT_PLUGINS=1`` re-raises
+instead, and ``ZOO_PLUGINS=a,b`` loads only the named plugins.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import PluginError, ZooError
+from zoo.registry import KINDS, Entry, RecipeRegistrar, Registrar, Registry
+
+ENTRY_POINT_GROUP = "zoo"
+STRICT_ENV = "ZOO_STRICT_PLUGINS"
+ALLOW_ENV = "ZOO_PLUGINS"
+
+_REGISTER_HOOKS = {f"zoo_register_{kind}s": kind for kind in KINDS}
+_SPEC_NAMES = {n for n in dir(hookspecs) if n.startswith("zoo_")}
+
+
+class EntryPointLike(Protocol):
+    """What the host needs of an entry point (``importlib.metadata.EntryPoint`` fits)."""
+
+    name: str
+
+    def load(self) -> Any: ...
+
+
+@dataclass
+class PluginInfo:
+    """What ``zoo plugins`` reports about one plugin."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "hooks": self.hooks,
+            "entries": self.entries,
+            "error": self.error,
+        }
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get(ALLOW_ENV)
+    if raw is None or not raw.strip():
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class PluginHost:
+    """Loads plugins into a pluggy manager and builds the :class:`Registry` from their hooks.
+
+    Args:
+        entry_points: the plugins to load; defaults to the installed entry points of group "zoo".
+        strict: re-raise the first plugin failure; defaults to ``$ZOO_STRICT_PLUGINS``.
+        allow: load only these plugin names; defaults to ``$ZOO_PLUGINS`` (comma-separated).
+    """
+
+    def __init__(
+        self,
+        entry_points: Iterable[EntryPointLike] | None = None,
+        *,
+        strict: bool | None = None,
+        allow: Iterable[str] | None = None,
+    ) -> None:
+        self.strict = _env_flag(STRICT_ENV) if strict is None else strict
+        self.allow = set(allow) if allow is not None else _allow_list()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.registry = Registry()
+        self._entry_points = entry_points
+        self._loaded = False
+
+    # -- discovery -------------------------------------------------------------------------
+    def load(self) -> PluginHost:
+        """Import every plugin (once) and register its entries; return self."""
+        if self._loaded:
+            return self
+        self._loaded = True
+        eps = self._entry_points
+        if eps is None:
+            eps = md.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in sorted(eps, key=lambda e: e.name):  # a fixed order makes clashes deterministic
+            if self.allow is not None and ep.name not in self.allow:
+                continue
+            info = PluginInfo(ep.name)
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                info.distribution, info.version = dist.metadata["Name"], dist.version
+            self.plugins[ep.name] = info
+            try:
+                module = ep.load()
+            except Exception as exc:
+                self._fail(info, f"failed to import: {_describe(exc)}", exc)
+                continue
+            self.add_plugin(module, ep.name, info=info)
+        return self
+
+    def add_plugin(self, plugin: object, name: str, *, info: PluginInfo | None = None) -> PluginInfo:
+        """Register a plugin object (a module or any object with hook implementations)."""
+        if info is None:
+            info = self.plugins[name] = PluginInfo(name)
+        if self.pm.has_plugin(name):
+            self._fail(info, f"a plugin named {name!r} is already loaded", None)
+            return info
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            self._fail(info, f"invalid hook implementation: {exc}", exc)
+            return info
+        info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+        unknown = [h for h in info.hooks if h not in _SPEC_NAMES]
+        if unknown:
+            self.pm.unregister(plugin)
+            hints = []
+            for h in unknown:
+                close = difflib.get_close_matches(h, sorted(_SPEC_NAMES), n=1)
+                hints.append(f"{h!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            self._fail(info, f"unknown hook(s) {', '.join(hints)}; hooks are listed in zoo.hookspecs", None)
+            return info
+        self._register_entries(plugin, info)
+        return info
+
+    def _call(self, plugin: object, hook_name: str, **kwargs: Any) -> None:
+        """Call one plugin's implementation of a hook (not the others')."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(**kwargs)
+
+    def _register_entries(self, plugin: object, info: PluginInfo) -> None:
+        staged: list[Entry] = []
+        recipes: list[tuple[str, str, str | object]] = []
+        try:
+            for hook_name, kind in _REGISTER_HOOKS.items():
+                self._call(plugin, hook_name, register=Registrar(kind, info.name, staged))
+            self._call(plugin, "zoo_register_recipes", register=RecipeRegistrar(info.name, recipes))
+        except Exception as exc:  # all or nothing: a plugin that raises registers no entry
+            self.pm.unregister(plugin)
+            self._fail(info, f"failed to register: {_describe(exc)}", exc)
+            return
+        errors = []
+        for entry in staged:
+            try:
+                self.registry.add(entry)
+                info.entries.append(entry.name)
+            except ZooError as exc:
+                errors.append(exc)
+        for model, plugin_name, target in recipes:
+            try:
+                self.registry.add_recipe(model, plugin_name, target)
+            except ZooError as exc:
+                errors.append(exc)
+        if errors:
+            self._fail(info, "; ".join(str(e) for e in errors), errors[0])
+
+    def _fail(self, info: PluginInfo, message: str, exc: BaseException | None) -> None:
+        info.error = f"{info.error}; {message}" if info.error else message
+        if self.strict:
+            raise PluginError(f"plugin {info.name!r}: {message}") from exc
+
+    # -- queries ---------------------------------------------------------------------------
+    def failed(self) -> dict[str, str]:
+        """Plugins that failed, with their error messages."""
+        return {n: i.error for n, i in self.plugins.items() if i.error}

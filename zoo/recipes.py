@@ -1,0 +1,240 @@
+"""Training recipes: the contract behind ``zoo train`` and ``zoo eval``, and run records.
+
+A plugin attaches a recipe to a model entry (hook ``zoo_register_recipes``). The recipe
+does the article-specific work: read data (its embedded default, or a user's file in the
+task's standard format), train, evaluate. The core does the rest, the same for every
+article: seeding, timing, the results file, the checkpoint, and the reload check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from zoo.building import config_of
+from zoo.errors import RecipeError
+from zoo.registry import import_target
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``zoo train`` passes to a recipe.
+
+    Attributes:
+        name: the entry (or ``name.tag``) being trained.
+        data: a user's data file or folder in the task's standard format; None = embedded default.
+        seed: the random seed (already applied to ``random`` and ``torch``).
+        preset: a size preset defined by the recipe (e.g. "cpu" for a few minutes on a CPU).
+        device: torch device string.
+        model_args: overrides for the model's factory.
+    """
+
+    name: str
+    data: Path | None = None
+    seed: int = 0
+    preset: str = "cpu"
+    device: str = "cpu"
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """What a recipe's ``train`` returns.
+
+    Attributes:
+        model: the trained model, built with ``zoo.load`` (so it carries its config).
+        metrics: the article's metric(s) on held-out data, e.g. ``{"accuracy": 0.97}``.
+        reference: the article's (or paper's) numbers under the same keys, if comparable.
+        example_inputs: positional inputs of ``model(...)`` used to prove that the reloaded
+            checkpoint gives identical outputs.
+        notes: one line on how this run differs from the article's setup (data, scale).
+    """
+
+    model: Any
+    metrics: dict[str, float]
+    reference: dict[str, float] = field(default_factory=dict)
+    example_inputs: tuple[Any, ...] = ()
+    notes: str = ""
+
+
+@runtime_checkable
+class Recipe(Protocol):
+    """The recipe interface. ``summary`` says which data and metric it uses."""
+
+    summary: str
+
+    def train(self, config: TrainConfig) -> TrainResult: ...
+
+    def evaluate(self, model: Any, data: Path | None, device: str = "cpu") -> dict[str, float]: ...
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe attached to a model entry (``name`` may be an alias or ``name.tag``)."""
+    from zoo import api
+
+    resolved = api.resolve(name)
+    target = api.registry().recipe_target(resolved.entry.name)
+    if target is None:
+        raise RecipeError(f"{resolved.entry.name!r} has no training recipe (plugin {resolved.entry.plugin!r})")
+    obj = import_target(target, owner=f"recipe of {resolved.entry.name!r}") if isinstance(target, str) else target
+    recipe = obj() if isinstance(obj, type) else obj
+    if not isinstance(recipe, Recipe):
+        raise RecipeError(f"the recipe of {resolved.entry.name!r} lacks summary/train/evaluate ({target!r})")
+    return recipe
+
+
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
+    """A progress bar over ``iterable`` (tqdm on stderr); ``ZOO_PROGRESS=0`` turns bars off."""
+    from tqdm.auto import tqdm
+
+    disable = os.environ.get("ZOO_PROGRESS", "1") == "0"
+    yield from tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=cwd, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_device"] = torch.cuda.get_device_name()
+    return info
+
+
+def train(
+    name: str,
+    out: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    preset: str = "cpu",
+    device: str = "cpu",
+    command: str | None = None,
+    **model_args: Any,
+) -> dict[str, Any]:
+    """Train ``name`` with its recipe, save the checkpoint and results to ``out``, verify the reload.
+
+    Returns the results record (also written to ``out/results.json``): entry, metrics, the
+    article's reference numbers, command, git commit, machine, wall time, seed.
+    """
+    import torch
+
+    from zoo import api, checkpoint
+
+    resolved = api.resolve(name)
+    recipe = get_recipe(name)
+    seed_everything(seed)
+    start = time.perf_counter()
+    config = TrainConfig(name, Path(data) if data else None, seed, preset, device, model_args)
+    result = recipe.train(config)
+    wall = time.perf_counter() - start
+    if config_of(result.model) is None:
+        raise RecipeError(f"the recipe of {name!r} must build its model with zoo.load (so it can be saved)")
+    record = {
+        "entry": resolved.entry.name,
+        "tag": resolved.tag,
+        "plugin": resolved.entry.plugin,
+        "article": resolved.entry.article,
+        "summary": resolved.entry.summary,
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "reference": {k: float(v) for k, v in result.reference.items()},
+        "notes": result.notes,
+        "data": str(data) if data else "embedded default",
+        "preset": preset,
+        "seed": seed,
+        "command": command or shlex.join(["zoo", "train", name, "--out", str(out)]),
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "wall_time_s": round(wall, 2),
+    }
+    model = result.model
+    checkpoint.save(model, out, results=record)
+    reloaded = checkpoint.load_dir(out, device=device)
+    if result.example_inputs:
+        model.eval()
+        reloaded.eval()
+        with torch.no_grad():
+            same = torch.equal(model(*result.example_inputs), reloaded(*result.example_inputs))
+        if not same:
+            raise RecipeError(f"the checkpoint in {out} reloads with different outputs; please report this")
+        record["reload_identical"] = True
+        (Path(out) / checkpoint.RESULTS_NAME).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def evaluate(target: str, *, data: str | os.PathLike[str] | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Evaluate a checkpoint (folder, ``local-dir:``, ``hf-hub:``) or a model entry's pinned weights."""
+    from zoo import api, checkpoint
+
+    if Path(target).is_dir():
+        target = f"local-dir:{target}"
+    if target.startswith(api.SCHEMES):
+        model = api.load(target, device=device)
+        name = model.zoo_config.architecture
+    else:
+        name = api.resolve(target).entry.name
+        if api.resolve(target).hub is None:
+            raise RecipeError(
+                f"{target!r} has no pretrained weights to evaluate: train it first "
+                f"(zoo train {target} --out DIR) and evaluate DIR"
+            )
+        model = api.load(target, pretrained=True, device=device)
+    recipe = get_recipe(name)
+    model.eval()
+    metrics = recipe.evaluate(model, Path(data) if data else None, device)
+    reference: dict[str, float] = {}
+    if target.startswith("local-dir:"):
+        saved = Path(target.partition(":")[2]) / checkpoint.RESULTS_NAME
+        if saved.is_file():
+            reference = json.loads(saved.read_text()).get("reference", {})
+    return {"entry": name, "checkpoint": target, "metrics": {k: float(v) for k, v in metrics.items()},
+            "reference": reference, "data": str(data) if data else "embedded default"}  # fmt: skip
+
+
+def format_metrics(metrics: Mapping[str, float], reference: Mapping[str, float]) -> str:
+    """A small table: each metric of this run beside the article's number."""
+    rows = [("metric", "this run", "article")]
+    rows += [(k, f"{v:.4f}", f"{reference[k]:.4f}" if k in reference else "—") for k, v in metrics.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def main_command() -> str:
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
