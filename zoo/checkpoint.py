@@ -189,20 +189,23 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
 
     state: dict[str, torch.Tensor] = {}
     for path in weight_files(directory):
-        with path.open("rb") as f:
-            head = f.read(2)
-        if head[:1] == b"\x80" or head == b"PK":  # pickle protocol / torch zip archive
-            raise CheckpointError(
-                f"{path} is a pickle (a torch.save file), not safetensors: refused, never unpickled. "
-                "Convert it where you trust it, then save it with safetensors."
-            )
         try:
             state.update(load_file(path, device=str(device) if device is not None else "cpu"))
         except (SafetensorError, OSError, RuntimeError) as exc:
-            raise CheckpointError(
-                f"{path} is corrupted or truncated ({exc}); download or save it again"
-            ) from exc
+            if _looks_pickled(path):
+                raise CheckpointError(
+                    f"{path} is a pickle (a torch.save file), not safetensors: refused, never unpickled. "
+                    "Convert it where you trust it, then save it with safetensors."
+                ) from None
+            raise CheckpointError(f"{path} is corrupted or truncated ({exc}); download or save it again") from exc
     return state
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A torch.save zip archive or a raw pickle stream (protocol 2-5), judged by magic bytes only."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
 def _tie_groups(model: torch.nn.Module) -> list[list[str]]:

@@ -70,6 +70,15 @@ def _allow_list() -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
+def _catalog_plugins() -> set[str]:
+    from zoo import catalog
+
+    try:
+        return set(catalog.load().plugins)
+    except ZooError:
+        return set()
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -81,6 +90,8 @@ class PluginHost:
         entry_points: the plugins to load; defaults to the installed entry points of group "zoo".
         strict: re-raise the first plugin failure; defaults to ``$ZOO_STRICT_PLUGINS``.
         allow: load only these plugin names; defaults to ``$ZOO_PLUGINS`` (comma-separated).
+        builtin: plugins loaded first, so that they keep their names when a later plugin claims
+            one too; defaults to the plugins listed in ``registry.yaml``.
     """
 
     def __init__(
@@ -89,6 +100,7 @@ class PluginHost:
         *,
         strict: bool | None = None,
         allow: Iterable[str] | None = None,
+        builtin: Iterable[str] | None = None,
     ) -> None:
         self.strict = _env_flag(STRICT_ENV) if strict is None else strict
         self.allow = set(allow) if allow is not None else _allow_list()
@@ -97,6 +109,7 @@ class PluginHost:
         self.plugins: dict[str, PluginInfo] = {}
         self.registry = Registry()
         self._entry_points = entry_points
+        self._builtin = set(builtin) if builtin is not None else None
         self._loaded = False
 
     # -- discovery -------------------------------------------------------------------------
@@ -108,7 +121,10 @@ class PluginHost:
         eps = self._entry_points
         if eps is None:
             eps = md.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda e: e.name):  # a fixed order makes clashes deterministic
+        builtin = self._builtin if self._builtin is not None else _catalog_plugins()
+        # Built-in plugins first, then by name: a clash is decided the same way every time,
+        # and a third-party plugin cannot take a built-in name.
+        for ep in sorted(eps, key=lambda e: (e.name not in builtin, e.name)):
             if self.allow is not None and ep.name not in self.allow:
                 continue
             info = PluginInfo(ep.name)

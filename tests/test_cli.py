@@ -1,0 +1,86 @@
+"""The zoo command: output, --json schemas, errors and exit codes, train/eval."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zoo.cli import main
+
+LIST_KEYS = {"name", "kind", "plugin", "article", "summary", "aliases", "tags"}
+PLUGIN_KEYS = {"name", "distribution", "version", "hooks", "entries", "error"}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_table_and_json(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and out.splitlines()[0].split() == ["NAME", "KIND", "PLUGIN", "SUMMARY"]
+    assert "example-mlp (.wide)" in out
+    code, out, _ = run(capsys, "list", "--json", "--kind", "sampler")
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == ["example-temperature"]
+    assert all(set(r) == LIST_KEYS for r in rows)
+    code, out, _ = run(capsys, "list", "spiral*", "--json")
+    assert [r["name"] for r in json.loads(out)] == ["example-mlp"]
+
+
+def test_info(capsys):
+    code, out, _ = run(capsys, "info", "example-mlp")
+    assert code == 0 and "zoo_example.model:SpiralMLP" in out and "plugin_version" in out
+    code, out, _ = run(capsys, "info", "example-mlp", "--json")
+    data = json.loads(out)
+    assert data["article"] == "https://kexue.fm" and data["defaults"] == {"hidden": 64, "depth": 3}
+
+
+def test_plugins_json_schema(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    rows = json.loads(out)
+    assert code == 0 and all(set(r) == PLUGIN_KEYS for r in rows)
+    assert any(r["name"] == "example" and r["error"] is None for r in rows)
+
+
+def test_unknown_name_is_exit_1_with_a_clear_message(capsys):
+    code, _, err = run(capsys, "info", "exmple-mlp")
+    assert code == 1 and "zoo: error: no entry named 'exmple-mlp'; did you mean 'example-mlp'" in err
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2 and "usage: zoo" in out
+
+
+def test_train_then_eval(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    out_dir = tmp_path / "run"
+    code, out, _ = run(capsys, "train", "example-mlp", "--preset", "smoke", "--out", str(out_dir))
+    assert code == 0 and "outputs identical" in out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["entry"] == "example-mlp" and results["seed"] == 0 and results["reload_identical"] is True
+    assert set(results) >= {"metrics", "reference", "command", "git_commit", "machine", "wall_time_s"}
+    code, out, _ = run(capsys, "eval", str(out_dir), "--json")
+    report = json.loads(out)
+    assert code == 0 and set(report) == {"entry", "checkpoint", "metrics", "reference", "data"}
+    assert report["metrics"]["accuracy"] == pytest.approx(results["metrics"]["accuracy"])
+
+
+def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    data = tmp_path / "points.csv"
+    data.write_text("x1,x2,label\n" + "".join(f"{i / 50},{-i / 50},{i % 2}\n" for i in range(100)))
+    code, _, _ = run(capsys, "train", "example-mlp", "--preset", "smoke", "--data", str(data), "--out", str(tmp_path / "r"))
+    assert code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="expected a CSV header with columns x1,x2,label"):
+        main(["eval", str(tmp_path / "r"), "--data", str(bad)])
+
+
+def test_eval_of_an_entry_without_weights_explains(capsys):
+    code, _, err = run(capsys, "eval", "example-mlp")
+    assert code == 1 and "train it first" in err

@@ -1,0 +1,147 @@
+"""Plugin discovery: isolation of failures, strict mode, allow-list, all-or-nothing registration."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import zoo
+from zoo import hookimpl
+from zoo.errors import PluginError
+from zoo.plugins import PluginHost
+
+
+class Good:
+    @hookimpl
+    def zoo_register_models(self, register):
+        register("good-linear", "torch.nn:Linear", summary="a linear layer", defaults={"in_features": 3, "out_features": 2})
+
+    @hookimpl
+    def zoo_register_samplers(self, register):
+        register("good-sampler", "zoo_example.sampler:TemperatureSampler", summary="s")
+
+
+class RaisesInHook:
+    @hookimpl
+    def zoo_register_models(self, register):
+        register("half-registered", "torch.nn:Linear", summary="x")
+        raise RuntimeError("boom in hook")
+
+
+class WrongSignature:
+    @hookimpl
+    def zoo_register_models(self, register, extra):
+        pass
+
+
+class MisspeltHook:
+    @hookimpl
+    def zoo_register_modles(self, register):
+        pass
+
+
+class Duplicate:
+    @hookimpl
+    def zoo_register_models(self, register):
+        register("good-linear", "torch.nn:Linear", summary="clash")
+        register("dup-only-mine", "torch.nn:Linear", summary="fine")
+
+
+def test_good_plugin_registers_entries(make_host):
+    host = make_host(good=Good())
+    assert sorted(host.registry.names()) == ["good-linear", "good-sampler"]
+    info = host.plugins["good"]
+    assert info.error is None and info.distribution == "zoo-good" and info.version == "9.9"
+    assert info.hooks == ["zoo_register_models", "zoo_register_samplers"]
+    assert info.entries == ["good-linear", "good-sampler"]
+
+
+def test_import_error_is_isolated_and_named(make_host):
+    host = make_host(broken=ImportError("No module named 'tensorflow'"), good=Good())
+    assert "good-linear" in host.registry
+    assert host.plugins["broken"].error == "failed to import: ImportError: No module named 'tensorflow'"
+
+
+def test_exception_in_hook_registers_nothing_of_that_plugin(make_host):
+    host = make_host(bad=RaisesInHook(), good=Good())
+    assert "half-registered" not in host.registry  # all or nothing
+    assert "good-linear" in host.registry
+    assert "failed to register: RuntimeError: boom in hook" in host.plugins["bad"].error
+
+
+def test_wrong_hook_signature_names_the_plugin(make_host):
+    host = make_host(wrongsig=WrongSignature(), good=Good())
+    err = host.plugins["wrongsig"].error
+    assert "invalid hook implementation" in err and "extra" in err
+    assert "good-linear" in host.registry
+
+
+def test_misspelt_hook_gets_a_suggestion(make_host):
+    host = make_host(typo=MisspeltHook(), good=Good())
+    assert "did you mean 'zoo_register_models'" in host.plugins["typo"].error
+    assert "good-linear" in host.registry
+
+
+def test_duplicate_across_plugins_names_both_and_keeps_the_rest(make_host):
+    host = make_host(good=Good(), zdup=Duplicate())  # loaded in name order: good first
+    err = host.plugins["zdup"].error
+    assert "'zdup'" in err and "'good'" in err and "good-linear" in err
+    assert host.registry.resolve("good-linear").entry.plugin == "good"
+    assert "dup-only-mine" in host.registry
+
+
+def test_strict_mode_reraises(make_host, monkeypatch):
+    with pytest.raises(PluginError, match="plugin 'bad': failed to register"):
+        make_host(strict=True, bad=RaisesInHook())
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    from zoo_test_models import FakeEntryPoint
+
+    with pytest.raises(PluginError, match="plugin 'broken': failed to import"):
+        PluginHost([FakeEntryPoint("broken", ImportError("x"))]).load()
+
+
+def test_allow_list_env_loads_only_named_plugins(monkeypatch):
+    from zoo_test_models import FakeEntryPoint
+
+    monkeypatch.setenv("ZOO_PLUGINS", "good, other")
+    host = PluginHost([FakeEntryPoint("good", Good()), FakeEntryPoint("bad", ImportError("never imported"))]).load()
+    assert list(host.plugins) == ["good"]
+
+
+def test_plugin_module_with_hooks_as_functions(make_host):
+    mod = types.ModuleType("zoo_fake_mod")
+
+    @hookimpl
+    def zoo_register_optimizers(register):
+        register("fake-sgd", "torch.optim:SGD", summary="sgd", defaults={"lr": 0.1})
+
+    mod.zoo_register_optimizers = zoo_register_optimizers  # type: ignore[attr-defined]
+    host = make_host(fakemod=mod)
+    assert host.registry.resolve("fake-sgd").entry.kind == "optimizer"
+
+
+def test_recipe_for_unknown_model_is_a_plugin_error(make_host):
+    class BadRecipe:
+        @hookimpl
+        def zoo_register_recipes(self, register):
+            register("no-such-model", "x:y")
+
+    host = make_host(r=BadRecipe())
+    assert "no-such-model" in host.plugins["r"].error
+
+
+def test_installed_plugins_load_cleanly():
+    """The real discovery path over installed distributions (the example plugin at least)."""
+    zoo.reset()
+    infos = {i.name: i for i in zoo.plugins()}
+    assert "example" in infos and infos["example"].error is None
+    assert infos["example"].distribution == "zoo-example"
+    assert {"example-mlp", "example-temperature", "example-signsgd"} <= set(infos["example"].entries)
+
+
+def test_register_plugin_at_runtime(use_host, make_host):
+    use_host(make_host())
+    info = zoo.register_plugin(Good(), "notebook")
+    assert info.error is None
+    assert zoo.load("good-linear").out_features == 2
