@@ -36,16 +36,36 @@ def test_the_shipped_catalog_agrees_with_the_installed_builtin_plugins():
 
 def test_compare_reports_both_directions_and_field_differences():
     cat = catalog.parse(GOOD)
-    assert catalog.compare(cat, [make_entry("model", "demo", "demo-model", "a:b", summary="a demo",
-                                            aliases=["dm"], defaults={"width": 8})], ["demo"]) == []  # fmt: skip
+    assert (
+        catalog.compare(
+            cat,
+            [
+                make_entry(
+                    "model",
+                    "demo",
+                    "demo-model",
+                    "a:b",
+                    summary="a demo",
+                    aliases=["dm"],
+                    defaults={"width": 8},
+                )
+            ],
+            ["demo"],
+        )
+        == []
+    )
     registered = [
-        make_entry("model", "demo", "demo-model", "a:b", summary="changed", aliases=["dm"], defaults={"width": 8}),
+        make_entry(
+            "model", "demo", "demo-model", "a:b", summary="changed", aliases=["dm"], defaults={"width": 8}
+        ),
         make_entry("sampler", "demo", "demo-new", "a:b", summary="new"),
     ]
     problems = catalog.compare(cat, registered, ["demo"])
     assert "demo-new: registered by plugin 'demo' but missing from registry.yaml" in problems
     assert any(p.startswith("demo-model: summary differs") for p in problems)
-    assert catalog.compare(cat, [], ["demo"]) == ["demo-model: in registry.yaml but not registered by plugin 'demo'"]
+    assert catalog.compare(cat, [], ["demo"]) == [
+        "demo-model: in registry.yaml but not registered by plugin 'demo'"
+    ]
 
 
 def test_syntax_error_names_file_line_and_column():
@@ -61,11 +81,17 @@ def test_unknown_fields_are_errors():
     with pytest.raises(CatalogError, match="plugin 'ghost' is not listed"):
         catalog.parse("schema: 1\nentries:\n  - {name: x, kind: model, plugin: ghost, summary: s}\n")
     with pytest.raises(CatalogError, match="missing field"):
-        catalog.parse("schema: 1\nplugins: {d: {distribution: zoo-d}}\nentries:\n  - {name: x, kind: model, plugin: d}\n")
+        catalog.parse(
+            "schema: 1\nplugins: {d: {distribution: zoo-d}}\n"
+            "entries:\n  - {name: x, kind: model, plugin: d}\n"
+        )
     with pytest.raises(CatalogError, match="schema 2 is not supported"):
         catalog.parse("schema: 2\n")
     with pytest.raises(CatalogError, match="invalid name"):
-        catalog.parse("schema: 1\nplugins: {d: {distribution: zoo-d}}\nentries:\n  - {name: X.y, kind: model, plugin: d, summary: s}\n")
+        catalog.parse(
+            "schema: 1\nplugins: {d: {distribution: zoo-d}}\n"
+            "entries:\n  - {name: X.y, kind: model, plugin: d, summary: s}\n"
+        )
 
 
 def test_catalog_lookup_and_install_hint():

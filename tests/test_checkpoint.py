@@ -20,7 +20,9 @@ class ModelsPlugin:
     def zoo_register_models(self, register):
         register("tied-lm", "zoo_test_models:TiedLM", summary="tied", defaults={"vocab": 11, "dim": 4})
         register("rope", "zoo_test_models:WithRope", summary="non-persistent buffer")
-        register("linear", "torch.nn:Linear", summary="nn.Linear", defaults={"in_features": 3, "out_features": 2})
+        register(
+            "linear", "torch.nn:Linear", summary="nn.Linear", defaults={"in_features": 3, "out_features": 2}
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +33,25 @@ def models(use_host, make_host):
 def test_round_trip_gives_identical_outputs_and_files(tmp_path):
     model = zoo.load("tied-lm", dim=6)
     ids = torch.randint(0, 11, (2, 5))
-    out = zoo.save(model, tmp_path / "ck", results={"metrics": {"acc": 0.5}, "article": "https://kexue.fm/archives/1"})
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors", "results.json"]
+    out = zoo.save(
+        model, tmp_path / "ck", results={"metrics": {"acc": 0.5}, "article": "https://kexue.fm/archives/1"}
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "results.json",
+    ]
     config = json.loads((out / "config.json").read_text())
-    assert config == {"architecture": "tied-lm", "model_args": {"vocab": 11, "dim": 6}, "zoo_version": zoo.__version__}
+    assert config == {
+        "architecture": "tied-lm",
+        "model_args": {"vocab": 11, "dim": 6},
+        "zoo_version": zoo.__version__,
+    }
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: kexue-zoo\n") and "article: https://kexue.fm/archives/1" in card
+    assert (
+        card.startswith("---\nlibrary_name: kexue-zoo\n") and "article: https://kexue.fm/archives/1" in card
+    )
     back = zoo.load(f"local-dir:{out}")
     assert torch.equal(model(ids), back(ids))
     assert back.decoder.weight is back.emb.weight  # the tie survives the meta-device load
@@ -113,10 +128,10 @@ def test_pickles_are_refused_never_opened(tmp_path):
     out = zoo.save(zoo.load("linear"), tmp_path / "ck")
     (out / "model.safetensors").unlink()
     (out / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": 1}))
-    with pytest.raises(CheckpointError, match="pytorch_model.bin.*never unpickles"):
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin.*never unpickles"):
         zoo.load(f"local-dir:{out}")
     torch.save({"weight": torch.zeros(2, 3)}, out / "model.safetensors")  # a pickle wearing the right name
-    with pytest.raises(CheckpointError, match="is a pickle .*refused, never unpickled"):
+    with pytest.raises(CheckpointError, match=r"is a pickle .*refused, never unpickled"):
         zoo.load(f"local-dir:{out}")
 
 
@@ -125,14 +140,14 @@ def test_unknown_architecture_says_install_the_plugin(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     cfg["architecture"] = "on-lstm"
     (out / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(MissingPluginError, match="needs the architecture 'on-lstm'.*Install the plugin"):
+    with pytest.raises(MissingPluginError, match=r"needs the architecture 'on-lstm'.*Install the plugin"):
         zoo.load(f"local-dir:{out}")
 
 
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="is not a folder"):
         zoo.load(f"local-dir:{tmp_path / 'nope'}")
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match=r"no config.json"):
         zoo.load(f"local-dir:{tmp_path}")
 
 
@@ -164,7 +179,7 @@ def test_save_refuses_to_replace_a_folder_of_user_data(tmp_path):
 
 
 def test_save_needs_a_config():
-    with pytest.raises(CheckpointError, match="build it with zoo.load"):
+    with pytest.raises(CheckpointError, match=r"build it with zoo.load"):
         zoo.save(torch.nn.Linear(2, 2), "unused")
 
 

@@ -73,7 +73,9 @@ def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_PROGRESS", "0")
     data = tmp_path / "points.csv"
     data.write_text("x1,x2,label\n" + "".join(f"{i / 50},{-i / 50},{i % 2}\n" for i in range(100)))
-    code, _, _ = run(capsys, "train", "example-mlp", "--preset", "smoke", "--data", str(data), "--out", str(tmp_path / "r"))
+    code, _, _ = run(
+        capsys, "train", "example-mlp", "--preset", "smoke", "--data", str(data), "--out", str(tmp_path / "r")
+    )
     assert code == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")

@@ -11,7 +11,8 @@ from zoo.cli import main
 zoo.list(); zoo.info("example-mlp"); zoo.plugins()
 for argv in (["list"], ["list", "--json"], ["info", "example-mlp"], ["plugins", "--json"]):
     assert main(argv) == 0
-heavy = sorted(m for m in ("torch", "numpy", "safetensors", "huggingface_hub", "tokenizers") if m in sys.modules)
+heavy = ("torch", "numpy", "safetensors", "huggingface_hub", "tokenizers")
+heavy = sorted(m for m in heavy if m in sys.modules)
 print("HEAVY", heavy)
 """
 

@@ -17,7 +17,11 @@ def test_model_defaults_and_overrides():
     m = zoo.load("example-mlp", hidden=8, depth=1)
     assert m.net[0].out_features == 8 and len(m.net) == 3
     cfg = config_of(m)
-    assert cfg is not None and cfg.architecture == "example-mlp" and dict(cfg.model_args) == {"hidden": 8, "depth": 1}
+    assert (
+        cfg is not None
+        and cfg.architecture == "example-mlp"
+        and dict(cfg.model_args) == {"hidden": 8, "depth": 1}
+    )
 
 
 def test_alias_and_tag():
@@ -72,10 +76,14 @@ def test_catalog_name_of_missing_plugin_says_what_to_install(use_host, make_host
     )
     monkeypatch.setattr("zoo.catalog.default_path", lambda: catalog)
     use_host(make_host())
-    with pytest.raises(UnknownEntryError, match="plugin 'on_lstm', which is not installed: pip install zoo-on-lstm"):
+    with pytest.raises(
+        UnknownEntryError, match="plugin 'on_lstm', which is not installed: pip install zoo-on-lstm"
+    ):
         zoo.load("on-lstm.ptb")
     use_host(make_host(on_lstm=ImportError("No module named 'scipy'")))
-    with pytest.raises(UnknownEntryError, match="failed to load: failed to import: ImportError: No module named 'scipy'"):
+    with pytest.raises(
+        UnknownEntryError, match="failed to load: failed to import: ImportError: No module named 'scipy'"
+    ):
         zoo.load("on-lstm")
 
 

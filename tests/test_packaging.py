@@ -43,8 +43,12 @@ def test_wheel_ships_the_catalog(tmp_path):
     site = build_and_install(ROOT, tmp_path)
     wheel = next((tmp_path / "wheels").glob("kexue_zoo-*.whl"))
     assert "zoo/registry.yaml" in zipfile.ZipFile(wheel).namelist()
-    out = run_py("import zoo, zoo.catalog as c; print(zoo.__file__); print(c.default_path()); "
-                 "print(len(c.load().entries))", site, cwd=tmp_path)  # fmt: skip
+    out = run_py(
+        "import zoo, zoo.catalog as c; print(zoo.__file__); print(c.default_path()); "
+        "print(len(c.load().entries))",
+        site,
+        cwd=tmp_path,
+    )
     module_file, catalog_path, n = out.split()
     assert module_file.startswith(str(site)) and catalog_path == str(site / "zoo" / "registry.yaml")
     assert int(n) >= 1
@@ -84,7 +88,13 @@ def test_a_third_party_plugin_is_discovered_and_loads(tmp_path):
 
 def test_a_plugin_that_duplicates_names_is_reported_and_others_keep_working(tmp_path):
     site = build_and_install(copy_example(tmp_path / "zoo-clone", "clone"), tmp_path)
-    code = "import json, zoo\nprint(json.dumps({p.name: p.error for p in zoo.plugins()}))\nzoo.load('example-mlp')"
+    code = (
+        "import json, zoo\n"
+        "print(json.dumps({p.name: p.error for p in zoo.plugins()}))\n"
+        "zoo.load('example-mlp')"
+    )
     errors = json.loads(run_py(code, site, cwd=tmp_path))
     assert errors["example"] is None
-    assert "'clone'" in errors["clone"] and "'example'" in errors["clone"] and "example-mlp" in errors["clone"]
+    assert (
+        "'clone'" in errors["clone"] and "'example'" in errors["clone"] and "example-mlp" in errors["clone"]
+    )

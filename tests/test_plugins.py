@@ -15,7 +15,12 @@ from zoo.plugins import PluginHost
 class Good:
     @hookimpl
     def zoo_register_models(self, register):
-        register("good-linear", "torch.nn:Linear", summary="a linear layer", defaults={"in_features": 3, "out_features": 2})
+        register(
+            "good-linear",
+            "torch.nn:Linear",
+            summary="a linear layer",
+            defaults={"in_features": 3, "out_features": 2},
+        )
 
     @hookimpl
     def zoo_register_samplers(self, register):
@@ -105,7 +110,9 @@ def test_allow_list_env_loads_only_named_plugins(monkeypatch):
     from zoo_test_models import FakeEntryPoint
 
     monkeypatch.setenv("ZOO_PLUGINS", "good, other")
-    host = PluginHost([FakeEntryPoint("good", Good()), FakeEntryPoint("bad", ImportError("never imported"))]).load()
+    host = PluginHost(
+        [FakeEntryPoint("good", Good()), FakeEntryPoint("bad", ImportError("never imported"))]
+    ).load()
     assert list(host.plugins) == ["good"]
 
 

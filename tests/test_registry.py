@@ -58,7 +58,7 @@ def test_duplicate_name_names_both_plugins():
 
 def test_alias_clashing_with_a_name_is_a_duplicate():
     r = reg_with(entry("vae", plugin="vib"))
-    with pytest.raises(DuplicateEntryError, match="plugin 'other'.*plugin 'vib'"):
+    with pytest.raises(DuplicateEntryError, match=r"plugin 'other'.*plugin 'vib'"):
         r.add(entry("my-vae", plugin="other", aliases=["vae"]))
     assert "my-vae" not in r  # nothing half-added
 

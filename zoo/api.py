@@ -77,10 +77,13 @@ def missing_plugin_hint(name: str) -> str | None:
         return None
     info = host().plugins.get(entry.plugin)
     if info is not None and info.error:
-        return (f"{name!r} is provided by plugin {entry.plugin!r}, which failed to load: {info.error} "
-                "(`zoo plugins` shows every plugin's status)")  # fmt: skip
+        return (
+            f"{name!r} is provided by plugin {entry.plugin!r}, which failed to load: {info.error} "
+            "(`zoo plugins` shows every plugin's status)"
+        )
     if info is None:
-        return f"{name!r} is provided by plugin {entry.plugin!r}, which is not installed: {cat.install_hint(entry.plugin)}"
+        hint = cat.install_hint(entry.plugin)
+        return f"{name!r} is provided by plugin {entry.plugin!r}, which is not installed: {hint}"
     return None
 
 

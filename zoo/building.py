@@ -6,6 +6,7 @@ architecture and arguments; ``zoo.save`` writes it to ``config.json``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import json
@@ -55,10 +56,7 @@ def check_arguments(owner: str, factory: Callable[..., Any], args: Mapping[str, 
                 hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             accepted = ", ".join(_describe_param(params[n]) for n in named) or "no arguments"
             raise InvalidArgumentsError(f"{owner} does not take {', '.join(hints)}; it takes: {accepted}")
-    missing = [
-        n for n in named
-        if params[n].default is inspect.Parameter.empty and n not in args
-    ]  # fmt: skip
+    missing = [n for n in named if params[n].default is inspect.Parameter.empty and n not in args]
     if missing:
         raise InvalidArgumentsError(f"{owner} needs {', '.join(repr(m) for m in missing)}")
 
@@ -90,10 +88,8 @@ def attach_config(model: Any, config: ModelConfig) -> None:
     # An object that cannot take attributes (or whose args are not JSON) just cannot be saved
     # without an explicit config; zoo.save says so.
     if serialisable:
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(model, CONFIG_ATTR, config)
-        except (AttributeError, TypeError):
-            pass
 
 
 def config_of(model: Any) -> ModelConfig | None:

@@ -104,9 +104,7 @@ def parse(text: str, source: str = "registry.yaml") -> Catalog:
             raise CatalogError(f"{where}: plugin {rec['plugin']!r} is not listed under 'plugins'")
         try:
             entries.append(
-                make_entry(
-                    rec.pop("kind"), rec.pop("plugin"), rec.pop("name"), target=_catalog_only, **rec
-                )
+                make_entry(rec.pop("kind"), rec.pop("plugin"), rec.pop("name"), target=_catalog_only, **rec)
             )
         except ZooError as exc:
             raise CatalogError(f"{where}: {exc}") from exc
@@ -114,7 +112,9 @@ def parse(text: str, source: str = "registry.yaml") -> Catalog:
 
 
 def _catalog_only(**_: Any) -> None:
-    raise CatalogError("a catalog entry describes an entry; build it through zoo.load once its plugin is installed")
+    raise CatalogError(
+        "a catalog entry describes an entry; build it through zoo.load once its plugin is installed"
+    )
 
 
 def load(path: str | Path | None = None) -> Catalog:
@@ -138,13 +138,18 @@ def compare(catalog: Catalog, registered: Iterable[Entry], plugins: Iterable[str
     plugins = set(plugins)
     ours = {e.name: e.to_dict() for e in catalog.entries if e.plugin in plugins}
     theirs = {e.name: e.to_dict() for e in registered if e.plugin in plugins}
-    problems = [f"{n}: in registry.yaml but not registered by plugin {ours[n]['plugin']!r}"
-                for n in sorted(set(ours) - set(theirs))]  # fmt: skip
-    problems += [f"{n}: registered by plugin {theirs[n]['plugin']!r} but missing from registry.yaml"
-                 for n in sorted(set(theirs) - set(ours))]  # fmt: skip
+    problems = [
+        f"{n}: in registry.yaml but not registered by plugin {ours[n]['plugin']!r}"
+        for n in sorted(set(ours) - set(theirs))
+    ]
+    problems += [
+        f"{n}: registered by plugin {theirs[n]['plugin']!r} but missing from registry.yaml"
+        for n in sorted(set(theirs) - set(ours))
+    ]
     for name in sorted(set(ours) & set(theirs)):
         for key in _COMPARED:
             if ours[name][key] != theirs[name][key]:
-                problems.append(f"{name}: {key} differs: registry.yaml {ours[name][key]!r}, "
-                                f"plugin {theirs[name][key]!r}")  # fmt: skip
+                problems.append(
+                    f"{name}: {key} differs: registry.yaml {ours[name][key]!r}, plugin {theirs[name][key]!r}"
+                )
     return problems

@@ -3,7 +3,8 @@
 A checkpoint folder holds::
 
     config.json                    {"architecture": registry name, "model_args": {…}, "zoo_version": …}
-    model.safetensors              weights (or model-0000k-of-0000n.safetensors + model.safetensors.index.json)
+    model.safetensors              weights; above max_shard_size: model-0000k-of-0000n.safetensors
+                                   shards and model.safetensors.index.json
     tokenizer.json                 when the model has a ``tokenizers.Tokenizer`` as ``model.tokenizer``
     results.json                   the training run's results, when there was one
     README.md                      model card with YAML front matter
@@ -73,7 +74,9 @@ def save(
     try:
         config_json = json.dumps(config_dict(config), indent=2, sort_keys=True)
     except TypeError as exc:
-        raise CheckpointError(f"model_args of {config.architecture!r} are not JSON-serialisable: {exc}") from exc
+        raise CheckpointError(
+            f"model_args of {config.architecture!r} are not JSON-serialisable: {exc}"
+        ) from exc
     dest = Path(directory)
     with atomic_directory(dest) as tmp:
         (tmp / CONFIG_NAME).write_text(config_json + "\n", encoding="utf-8")
@@ -83,7 +86,9 @@ def save(
         if tokenizer is not None and type(tokenizer).__module__.startswith("tokenizers"):
             tokenizer.save(str(tmp / TOKENIZER_NAME))
         if results is not None:
-            (tmp / RESULTS_NAME).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            (tmp / RESULTS_NAME).write_text(
+                json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
         (tmp / CARD_NAME).write_text(modelcard.render(config, results), encoding="utf-8")
     return dest
 
@@ -197,7 +202,9 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
                     f"{path} is a pickle (a torch.save file), not safetensors: refused, never unpickled. "
                     "Convert it where you trust it, then save it with safetensors."
                 ) from None
-            raise CheckpointError(f"{path} is corrupted or truncated ({exc}); download or save it again") from exc
+            raise CheckpointError(
+                f"{path} is corrupted or truncated ({exc}); download or save it again"
+            ) from exc
     return state
 
 
@@ -211,7 +218,10 @@ def _looks_pickled(path: Path) -> bool:
 def _tie_groups(model: torch.nn.Module) -> list[list[str]]:
     """Names that share one parameter/buffer object (tied weights), as groups of >= 2."""
     groups: dict[int, list[str]] = {}
-    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+    for name, t in [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]:
         groups.setdefault(id(t), []).append(name)
     return [g for g in groups.values() if len(g) > 1]
 
@@ -233,15 +243,18 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
     unexpected = [k for k in state if k not in expected]
     misshaped = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in state if k in expected and state[k].shape != expected[k].shape
-    ]  # fmt: skip
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or misshaped:
         lines = [f"the weights in {where} do not match the model:"]
         for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
             if items:
                 shown = items[:20] + ([f"... and {len(items) - 20} more"] if len(items) > 20 else [])
                 lines.append(f"  {title} ({len(items)}): " + ", ".join(shown))
-        lines.append("  (does model_args in config.json match the weights? was the file written by this model?)")
+        lines.append(
+            "  (does model_args in config.json match the weights? was the file written by this model?)"
+        )
         raise CheckpointError("\n".join(lines))
 
 
@@ -279,7 +292,11 @@ def materialise(
     model.load_state_dict(state, strict=False, assign=True)
     for group in groups:  # assign=True replaces the objects: re-tie the aliases to the loaded one
         source = next(n for n in group if n in state)
-        value = model.get_parameter(source) if source in dict(model.named_parameters()) else model.get_buffer(source)
+        value = (
+            model.get_parameter(source)
+            if source in dict(model.named_parameters())
+            else model.get_buffer(source)
+        )
         for name in group:
             if name != source:
                 _set_tensor(model, name, value)
@@ -289,7 +306,9 @@ def materialise(
     return model
 
 
-def load_dir(directory: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
+def load_dir(
+    directory: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **overrides: Any
+) -> Any:
     """Load a checkpoint folder: look its architecture up, build, and assign the weights."""
     from zoo import api
 
@@ -301,13 +320,15 @@ def load_dir(directory: str | os.PathLike[str], *, device: Any = None, dtype: An
         resolved = api.resolve(config.architecture)
     except UnknownEntryError as exc:
         raise MissingPluginError(
-            f"{directory} needs the architecture {config.architecture!r}, which no installed plugin provides: "
-            f"{exc}. Install the plugin that provides it; no code is ever taken from a checkpoint."
+            f"{directory} needs the architecture {config.architecture!r}, which no installed plugin "
+            f"provides: {exc}. Install the plugin that provides it; no code is ever taken from a checkpoint."
         ) from None
     if config.tag and config.tag in resolved.entry.tags:
         resolved = Resolved(resolved.entry, config.tag)
     state = read_weights(directory, device=device or "cpu")
-    model = _materialise_entry(resolved, {**config.model_args, **overrides}, state, str(directory), device, dtype)
+    model = _materialise_entry(
+        resolved, {**config.model_args, **overrides}, state, str(directory), device, dtype
+    )
     tok = directory / TOKENIZER_NAME
     if tok.is_file():
         from tokenizers import Tokenizer
@@ -345,7 +366,9 @@ def load_pretrained(resolved: Resolved, *, device: Any = None, dtype: Any = None
 
     weights = resolved.hub
     if weights is None:
-        raise CheckpointError(f"{resolved.entry.name!r} has no pretrained weights (its entry names no hub repo)")
+        raise CheckpointError(
+            f"{resolved.entry.name!r} has no pretrained weights (its entry names no hub repo)"
+        )
     directory = hub.download(str(weights))
     state = read_weights(directory, device=device or "cpu")
     args = {**resolved.defaults, **overrides}

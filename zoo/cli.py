@@ -25,7 +25,7 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
@@ -46,7 +46,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(_table(rows))
     failed = api.host().failed()
     if failed:
-        print(f"\n{len(failed)} plugin(s) failed to load: {', '.join(failed)} (see `zoo plugins`)", file=sys.stderr)
+        print(
+            f"\n{len(failed)} plugin(s) failed to load: {', '.join(failed)} (see `zoo plugins`)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -73,7 +76,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     rows = [("PLUGIN", "VERSION", "ENTRIES", "STATUS")]
     for i in infos:
-        rows.append((i.name, i.version or "—", ", ".join(i.entries) or "—", f"ERROR: {i.error}" if i.error else "ok"))
+        rows.append(
+            (i.name, i.version or "—", ", ".join(i.entries) or "—", f"ERROR: {i.error}" if i.error else "ok")
+        )
     print(_table(rows))
     return 1 if any(i.error for i in infos) and args.check else 0
 
@@ -83,9 +88,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     out = args.out or f"runs/{args.name}"
     record = recipes.train(
-        args.name, out, data=args.data, seed=args.seed, preset=args.preset, device=args.device,
+        args.name,
+        out,
+        data=args.data,
+        seed=args.seed,
+        preset=args.preset,
+        device=args.device,
         command=recipes.main_command(),
-    )  # fmt: skip
+    )
     print(f"\n{record['entry']}: {record['summary']}  ({record['wall_time_s']} s)")
     print(recipes.format_metrics(record["metrics"], record["reference"]))
     if record.get("notes"):
@@ -111,8 +121,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from zoo import hub
 
-    oid = hub.push(args.dir, args.repo_id, revision=args.revision, private=args.private or None,
-                   commit_message=args.message, tag=args.tag)  # fmt: skip
+    oid = hub.push(
+        args.dir,
+        args.repo_id,
+        revision=args.revision,
+        private=args.private or None,
+        commit_message=args.message,
+        tag=args.tag,
+    )
     print(f"pushed {args.dir} to {args.repo_id}@{args.revision or 'main'} (commit {oid[:12]})")
     if args.tag:
         print(f'tagged {args.tag}: zoo.load("hf-hub:{args.repo_id}@{args.tag}")')

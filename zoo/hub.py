@@ -41,13 +41,17 @@ def download(spec: str, *, token: str | bool | None = None) -> Path:
 
     repo_id, revision = parse_repo_spec(spec)
     try:
-        path = snapshot_download(repo_id, revision=revision, allow_patterns=checkpoint.ALLOW_PATTERNS, token=token)
+        path = snapshot_download(
+            repo_id, revision=revision, allow_patterns=checkpoint.ALLOW_PATTERNS, token=token
+        )
     except RepositoryNotFoundError as exc:
         raise HubError(
             f"Hub repo {repo_id!r} does not exist or is private (set HF_TOKEN or run `hf auth login`)"
         ) from exc
     except RevisionNotFoundError as exc:
-        raise HubError(f"Hub repo {repo_id!r} has no revision {revision!r} (a branch, tag or commit)") from exc
+        raise HubError(
+            f"Hub repo {repo_id!r} has no revision {revision!r} (a branch, tag or commit)"
+        ) from exc
     except LocalEntryNotFoundError as exc:
         raise HubError(
             f"cannot reach the Hub for {spec!r} and it is not in the local cache "
@@ -107,7 +111,8 @@ def push(
             revision=revision,
             allow_patterns=checkpoint.ALLOW_PATTERNS,
             delete_patterns=["*.safetensors", checkpoint.INDEX_NAME],
-            commit_message=commit_message or f"Upload {checkpoint.read_config(folder).architecture} with kexue-zoo",
+            commit_message=commit_message
+            or f"Upload {checkpoint.read_config(folder).architecture} with kexue-zoo",
         )
     oid: str = info.oid
     if tag:

@@ -87,8 +87,14 @@ def get_recipe(name: str) -> Recipe:
     resolved = api.resolve(name)
     target = api.registry().recipe_target(resolved.entry.name)
     if target is None:
-        raise RecipeError(f"{resolved.entry.name!r} has no training recipe (plugin {resolved.entry.plugin!r})")
-    obj = import_target(target, owner=f"recipe of {resolved.entry.name!r}") if isinstance(target, str) else target
+        raise RecipeError(
+            f"{resolved.entry.name!r} has no training recipe (plugin {resolved.entry.plugin!r})"
+        )
+    obj = (
+        import_target(target, owner=f"recipe of {resolved.entry.name!r}")
+        if isinstance(target, str)
+        else target
+    )
     recipe = obj() if isinstance(obj, type) else obj
     if not isinstance(recipe, Recipe):
         raise RecipeError(f"the recipe of {resolved.entry.name!r} lacks summary/train/evaluate ({target!r})")
@@ -199,7 +205,9 @@ def train(
     return record
 
 
-def evaluate(target: str, *, data: str | os.PathLike[str] | None = None, device: str = "cpu") -> dict[str, Any]:
+def evaluate(
+    target: str, *, data: str | os.PathLike[str] | None = None, device: str = "cpu"
+) -> dict[str, Any]:
     """Evaluate a checkpoint (folder, ``local-dir:``, ``hf-hub:``) or a model entry's pinned weights."""
     from zoo import api, checkpoint
 
@@ -224,8 +232,13 @@ def evaluate(target: str, *, data: str | os.PathLike[str] | None = None, device:
         saved = Path(target.partition(":")[2]) / checkpoint.RESULTS_NAME
         if saved.is_file():
             reference = json.loads(saved.read_text()).get("reference", {})
-    return {"entry": name, "checkpoint": target, "metrics": {k: float(v) for k, v in metrics.items()},
-            "reference": reference, "data": str(data) if data else "embedded default"}  # fmt: skip
+    return {
+        "entry": name,
+        "checkpoint": target,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "reference": reference,
+        "data": str(data) if data else "embedded default",
+    }
 
 
 def format_metrics(metrics: Mapping[str, float], reference: Mapping[str, float]) -> str:

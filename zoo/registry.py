@@ -82,7 +82,9 @@ class Tag:
         spec = dict(spec or {})
         unknown = set(spec) - {"defaults", "hub", "summary"}
         if unknown:
-            raise RegistrationError(f"tag: unknown field(s) {sorted(unknown)} (allowed: defaults, hub, summary)")
+            raise RegistrationError(
+                f"tag: unknown field(s) {sorted(unknown)} (allowed: defaults, hub, summary)"
+            )
         hub = spec.get("hub")
         return cls(
             defaults=MappingProxyType(dict(spec.get("defaults") or {})),
@@ -113,7 +115,7 @@ def import_target(target: str | Callable[..., Any], owner: str = "") -> Callable
         obj = getattr(obj, part)
     if not callable(obj):
         raise RegistrationError(f"{owner}: target {target!r} is not callable")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,9 @@ def make_entry(
     alias_t = tuple(check_name(a, "alias") for a in aliases)
     tag_map = {check_name(t, "tag"): Tag.parse(spec) for t, spec in (tags or {}).items()}
     if not callable(target) and (not isinstance(target, str) or ":" not in target):
-        raise RegistrationError(f"{name}: target {target!r} must be a callable or a 'module:attribute' string")
+        raise RegistrationError(
+            f"{name}: target {target!r} must be a callable or a 'module:attribute' string"
+        )
     if defaults is not None and not isinstance(defaults, Mapping):
         raise RegistrationError(f"{name}: defaults must be a mapping of argument names to values")
     return Entry(
@@ -221,9 +225,17 @@ class Registrar:
             hub: pinned weights for ``zoo.load(name, pretrained=True)``.
         """
         entry = make_entry(
-            self.kind, self.plugin, name, target, summary=summary, article=article,
-            aliases=aliases, tags=tags, defaults=defaults, hub=hub,
-        )  # fmt: skip
+            self.kind,
+            self.plugin,
+            name,
+            target,
+            summary=summary,
+            article=article,
+            aliases=aliases,
+            tags=tags,
+            defaults=defaults,
+            hub=hub,
+        )
         self._sink.append(entry)
 
 
@@ -292,7 +304,9 @@ class Registry:
                     "with ZOO_PLUGINS=name,…"
                 )
         if len(set(entry.aliases) | {entry.name}) != len(entry.aliases) + 1:
-            raise DuplicateEntryError(f"{entry.name!r} of plugin {entry.plugin!r} repeats a name in its aliases")
+            raise DuplicateEntryError(
+                f"{entry.name!r} of plugin {entry.plugin!r} repeats a name in its aliases"
+            )
         self._entries[entry.name] = entry
         for alias in entry.aliases:
             self._aliases[alias] = entry.name
@@ -343,7 +357,7 @@ class Registry:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
         out = []
         for e in self.entries():
-            if kind and e.kind != kind or plugin and e.plugin != plugin:
+            if (kind and e.kind != kind) or (plugin and e.plugin != plugin):
                 continue
             if pattern and not any(fnmatch.fnmatchcase(n, pattern) for n in (e.name, *e.aliases)):
                 continue

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from zoo_example.data import read_csv, two_spirals
 
 

@@ -25,7 +25,9 @@ def read_csv(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     with Path(path).open(newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {"x1", "x2", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected a CSV header with columns x1,x2,label; got {reader.fieldnames}")
+            raise ValueError(
+                f"{path}: expected a CSV header with columns x1,x2,label; got {reader.fieldnames}"
+            )
         xs, ys = [], []
         for i, row in enumerate(reader, start=2):
             try:

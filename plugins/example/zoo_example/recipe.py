@@ -10,7 +10,10 @@ import torch.nn.functional as F
 import zoo
 from zoo_example.data import read_csv, two_spirals
 
-PRESETS = {"cpu": {"n_train": 2000, "steps": 1500, "batch": 128}, "smoke": {"n_train": 400, "steps": 150, "batch": 64}}
+PRESETS = {
+    "cpu": {"n_train": 2000, "steps": 1500, "batch": 128},
+    "smoke": {"n_train": 400, "steps": 150, "batch": 64},
+}
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
