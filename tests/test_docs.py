@@ -1,0 +1,43 @@
+"""The docs build strictly, and the README's two commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(
+    shutil.which("mkdocs") is None and not (Path(sys.executable).parent / "mkdocs").exists(),
+    reason="mkdocs is installed by `.ci/install dev`",
+)
+def test_mkdocs_builds_strictly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "plugins" / "index.html").is_file()
+    # the authoring guide includes the example plugin's real files (snippets), so it cannot drift
+    assert "zoo_register_recipes" in (tmp_path / "site" / "plugins" / "index.html").read_text()
+
+
+def test_readme_has_exactly_two_commands_and_ci_runs_the_second():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    assert commands == ["bash .ci/main-job", "bash .ci/run"]
+    assert (ROOT / ".ci" / "run").is_file() and (ROOT / ".ci" / "main-job").is_file()
+
+
+def test_ci_treats_no_tests_as_failure():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert '"$rc" -eq 5' in script and 'run_pytest -m "not slow"' in script and "run_pytest -m slow" in script
