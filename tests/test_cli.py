@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from zoo import hookimpl
 from zoo.cli import main
 
 LIST_KEYS = {"name", "kind", "plugin", "article", "summary", "aliases", "tags"}
@@ -86,3 +87,28 @@ def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
 def test_eval_of_an_entry_without_weights_explains(capsys):
     code, _, err = run(capsys, "eval", "example-mlp")
     assert code == 1 and "train it first" in err
+
+
+class CommandPlugin:
+    @hookimpl
+    def zoo_register_commands(self, cli):
+        p = cli.add_parser("hello", help="say hello")
+        p.add_argument("who")
+        p.set_defaults(func=lambda args: print(f"hello {args.who}") or 0)
+
+
+class BrokenCommandPlugin:
+    @hookimpl
+    def zoo_register_commands(self, cli):
+        raise RuntimeError("bad command")
+
+
+def test_plugins_add_commands_and_a_broken_one_does_not_take_the_cli_down(capsys, use_host, make_host):
+    use_host(make_host(greeter=CommandPlugin(), broken=BrokenCommandPlugin()))
+    code, out, _ = run(capsys, "hello", "world")
+    assert code == 0 and out == "hello world\n"
+    use_host(make_host(greeter=CommandPlugin(), broken=BrokenCommandPlugin()))  # a fresh process
+    code, out, _ = run(capsys, "plugins", "--json")
+    errors = {r["name"]: r["error"] for r in json.loads(out)}
+    assert errors["greeter"] is None
+    assert errors["broken"] == "zoo_register_commands failed: RuntimeError: bad command"

@@ -126,3 +126,13 @@ def test_cli_push_and_pull(hub_env, trained, tmp_path, capsys):
     assert (tmp_path / "p" / "model.safetensors").is_file()
     assert main(["eval", "hf-hub:carol/mlp@v1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["entry"] == "example-mlp"
+
+
+def test_unreachable_hub_uses_the_cache_or_says_so(hub_env, trained):
+    model, folder = trained
+    zoo.push(folder, "alice/mlp", tag="v1")
+    zoo.load("hf-hub:alice/mlp@v1")  # fills the cache
+    hub_env.stop()  # the network is gone, HF_HUB_OFFLINE is not set
+    assert torch.equal(zoo.load("hf-hub:alice/mlp@v1")(X), model(X))
+    with pytest.raises(zoo.HubError, match="cannot reach the Hub"):
+        zoo.load("hf-hub:alice/other")

@@ -209,9 +209,10 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Plugins may add commands; built-in commands must not need them to parse.
-    builtin = {"list", "info", "plugins", "train", "eval", "push", "pull", "-h", "--help", "--version"}
-    parser = build_parser(with_plugins=not argv or argv[0] not in builtin)
+    # Plugin commands are only collected when they may be wanted: `zoo list` stays fast, and
+    # `zoo plugins` reports a plugin whose command hook fails.
+    own = {"list", "info", "train", "eval", "push", "pull", "--version"}
+    parser = build_parser(with_plugins=not argv or argv[0] not in own)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
