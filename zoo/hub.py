@@ -96,10 +96,10 @@ def push(
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         if isinstance(obj, str | os.PathLike):
             folder = Path(obj)
-            checkpoint.read_config(folder)
-            checkpoint.weight_files(folder)
+            checkpoint.weight_files(folder)  # refuse a folder without safetensors weights before any upload
         else:
             folder = checkpoint.save(obj, Path(tmp) / "checkpoint")
+        architecture = checkpoint.read_config(folder).architecture
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision and revision != "main":
             refs = api.list_repo_refs(repo_id)
@@ -111,8 +111,7 @@ def push(
             revision=revision,
             allow_patterns=checkpoint.ALLOW_PATTERNS,
             delete_patterns=["*.safetensors", checkpoint.INDEX_NAME],
-            commit_message=commit_message
-            or f"Upload {checkpoint.read_config(folder).architecture} with kexue-zoo",
+            commit_message=commit_message or f"Upload {architecture} with kexue-zoo",
         )
     oid: str = info.oid
     if tag:

@@ -217,8 +217,9 @@ def evaluate(
         model = api.load(target, device=device)
         name = model.zoo_config.architecture
     else:
-        name = api.resolve(target).entry.name
-        if api.resolve(target).hub is None:
+        resolved = api.resolve(target)
+        name = resolved.entry.name
+        if resolved.hub is None:
             raise RecipeError(
                 f"{target!r} has no pretrained weights to evaluate: train it first "
                 f"(zoo train {target} --out DIR) and evaluate DIR"
