@@ -12,7 +12,7 @@ Importing this package does not import torch; building an entry does.
 from zoo._version import __version__
 from zoo.api import info, load, plugins, register_plugin, reset, resolve
 from zoo.api import list_entries as list
-from zoo.building import ModelConfig
+from zoo.building import ModelConfig, check_arguments
 from zoo.checkpoint import save
 from zoo.errors import (
     CatalogError,
@@ -51,6 +51,7 @@ __all__ = [
     "UnknownEntryError",
     "ZooError",
     "__version__",
+    "check_arguments",
     "hookimpl",
     "info",
     "list",

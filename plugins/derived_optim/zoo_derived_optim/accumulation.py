@@ -1,0 +1,135 @@
+"""Gradient accumulation (article 7094 §4): one update with the mean of ``steps`` micro-batch gradients.
+
+``p.grad`` itself is the accumulator, so DDP's ``no_sync`` works: gradients add up locally and
+are all-reduced by the last micro-batch's backward. ``zero_grad()`` is a no-op inside a cycle, so
+both usual loops work (``zero_grad`` before ``backward``, or after ``step``).
+
+    opt = GradientAccumulation(torch.optim.AdamW(model.parameters()), steps=4)
+    for x, y in batches:                      # micro-batches of equal size, mean losses
+        with opt.no_sync(ddp_model):          # optional, under DDP
+            loss_fn(model(x), y).backward()
+        opt.step()                            # updates on every 4th call
+        opt.zero_grad()
+
+With AMP, call ``opt.scaler_step(scaler)`` instead of ``scaler.step(opt); scaler.update()``:
+the scale then changes only between cycles, and an inf/NaN anywhere in a cycle skips it whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from zoo_derived_optim.base import Closure, DerivedOptimizer, value_free
+
+
+class GradientAccumulation(DerivedOptimizer):
+    """Accumulates ``steps`` (k >= 1) micro-batch gradients, then steps the inner optimizer once.
+
+    Exactly equal to one step on the concatenated batch (parameters and inner state: Adam's step
+    count advances once per cycle) when each micro-loss is a mean over equal-size micro-batches.
+    """
+
+    _handles_amp = True
+
+    def __init__(self, optimizer: Optimizer, steps: int = 2) -> None:
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps (micro-batches per update) must be an integer >= 1, got {steps!r}")
+        super().__init__(optimizer)
+        self.steps = steps
+        self.micro_step = 0  # micro-batches collected in the current cycle
+
+    def options(self) -> dict[str, object]:
+        return {"steps": self.steps}
+
+    def is_value_free(self) -> bool:
+        return value_free(self.optimizer)
+
+    @property
+    def will_update(self) -> bool:
+        return self.micro_step + 1 >= self.steps
+
+    @property
+    def _step_supports_amp_scaling(self) -> bool:
+        return True  # GradScaler hands us grad_scale / found_inf; we unscale once per cycle
+
+    def collect(self) -> None:
+        """Count a micro-batch without updating (used by ``scaler_step`` inside a cycle)."""
+        if self.will_update:
+            raise RuntimeError("collect() at the end of a cycle: call step() instead")
+        self.micro_step += 1
+        self.last_step_updated = False
+
+    def skip_cycle(self) -> None:
+        """Drop the current cycle (e.g. an inf under AMP): clear gradients, restart counting."""
+        self.micro_step = 0
+        self.last_step_updated = False
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def step(self, closure: Closure = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        scale = getattr(self, "grad_scale", None)
+        if not self.will_update:
+            if scale is not None:
+                raise RuntimeError(
+                    "GradScaler.step() was called inside an accumulation cycle, where the scale must not "
+                    "change: call opt.scaler_step(scaler) instead of scaler.step(opt); scaler.update()"
+                )
+            self.micro_step += 1
+            self.last_step_updated = False
+            return loss
+        grads = [p.grad for _, _, p in self.named_params() if p.grad is not None]
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and bool(found_inf.item()):
+            self.skip_cycle()
+            return loss
+        factor = 1.0 / self.steps
+        if scale is not None:
+            factor = factor / float(scale.item())
+        if factor != 1.0:
+            dense = [g for g in grads if not g.is_sparse]
+            torch._foreach_mul_(dense, factor)
+            for g in grads:
+                if g.is_sparse:
+                    g.mul_(factor)
+        self.optimizer.step()  # unscaled here: grad_scale / found_inf are not passed on
+        self.micro_step = 0
+        self.last_step_updated = getattr(self.optimizer, "last_step_updated", True)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if self.micro_step == 0:  # between cycles only: inside one, gradients are the accumulator
+            self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    @contextlib.contextmanager
+    def no_sync(self, model: torch.nn.Module) -> Iterator[None]:
+        """Around a micro-batch's backward: skips DDP's all-reduce unless this backward ends a cycle."""
+        no_sync = getattr(model, "no_sync", None)
+        if self.will_update or not callable(no_sync):
+            yield
+        else:
+            with no_sync():
+                yield
+
+    def extra_state(self) -> dict[str, Any]:
+        """The micro-step and, inside a cycle, the gradients collected so far (they live in ``p.grad``)."""
+        grads: dict[int, torch.Tensor] = {}
+        if self.micro_step:
+            grads = {i: p.grad.detach().clone() for i, p in self.index_of().items() if p.grad is not None}
+        return {**super().extra_state(), "micro_step": self.micro_step, "accumulated_grads": grads}
+
+    def load_extra_state(self, extra: dict[str, Any]) -> None:
+        super().load_extra_state(extra)
+        self.micro_step = int(extra.get("micro_step", 0))
+        params = self.index_of()
+        for index, grad in (extra.get("accumulated_grads") or {}).items():
+            p = params[int(index)]
+            p.grad = grad.to(device=p.device, dtype=p.dtype)
