@@ -45,3 +45,21 @@ def test_bad_options():
         Lookahead(opt, alpha=1.5)
     with pytest.raises(ValueError, match=r"k .* must be an integer >= 1"):
         Lookahead(opt, k=0)
+
+
+def test_grad_scaler_drives_a_wrapper_and_an_inf_step_does_not_count():
+    """Power-of-two scales are exact: the AMP run equals the plain one, and the inf step is skipped."""
+    data = batches(7)
+    plain = make_model()
+    train(plain, Lookahead(torch.optim.Adam(plain.parameters(), lr=1e-2), k=2), data[:3] + data[4:])
+    amp = make_model()
+    opt = Lookahead(torch.optim.Adam(amp.parameters(), lr=1e-2), k=2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=10**6)
+    for i, (x, y) in enumerate(data):
+        opt.zero_grad()
+        loss = ((amp(x) - y) ** 2).mean() * (float("inf") if i == 3 else 1.0)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    assert opt.phase == 6 % 2
+    assert_same_params(plain, amp, atol=0)
