@@ -31,3 +31,17 @@ def test_averaged_context_swaps_and_restores():
 def test_momentum_validation():
     with pytest.raises(ValueError, match="momentum"):
         EMA(torch.optim.SGD(make_model().parameters(), lr=0.1), momentum=1.0)
+
+
+def test_a_group_added_later_is_corrected_by_its_own_count():
+    w = torch.nn.Parameter(torch.tensor([0.0]))
+    opt = EMA(torch.optim.SGD([w], lr=1.0), momentum=0.5)
+    for _ in range(3):
+        w.grad = torch.tensor([1.0])
+        opt.step()
+    v = torch.nn.Parameter(torch.tensor([4.0]))
+    opt.add_param_group({"params": [v]})
+    v.grad = torch.tensor([0.0])
+    w.grad = torch.tensor([0.0])
+    opt.step()
+    torch.testing.assert_close(opt.averages()[1], torch.tensor([4.0]))  # one update of a constant: unbiased

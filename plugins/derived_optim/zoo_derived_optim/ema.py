@@ -45,8 +45,10 @@ class EMA(DerivedOptimizer):
         if self.last_step_updated:
             params = self._params()
             for p in params:
-                if "average" not in self.state[p]:
-                    self.state[p]["average"] = torch.zeros_like(p)
+                state = self.state[p]
+                if "average" not in state:
+                    state["average"], state["updates"] = torch.zeros_like(p), 0
+                state["updates"] += 1
             torch._foreach_lerp_([self.state[p]["average"] for p in params], params, 1.0 - self.momentum)
             self.updates += 1
         return loss
@@ -54,10 +56,14 @@ class EMA(DerivedOptimizer):
     @torch.no_grad()
     def averages(self) -> list[torch.Tensor]:
         """Bias-corrected averages, one per parameter (the parameters themselves before any update)."""
-        if self.updates == 0:
-            return [p.detach().clone() for p in self._params()]
-        correction = 1.0 - self.momentum**self.updates
-        return [self.state[p]["average"] / correction for p in self._params()]
+        out = []
+        for p in self._params():
+            state = self.state.get(p)
+            if not state or not state.get("updates"):  # never averaged yet (e.g. added later)
+                out.append(p.detach().clone())
+            else:
+                out.append(state["average"] / (1.0 - self.momentum ** state["updates"]))
+        return out
 
     @torch.no_grad()
     def apply_average(self) -> None:

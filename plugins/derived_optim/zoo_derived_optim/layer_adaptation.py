@@ -56,15 +56,18 @@ class LayerAdaptation(DerivedOptimizer):
             if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
                 buf = self._old[p] = torch.empty_like(p, memory_format=torch.preserve_format)
             olds.append(buf)
+        params = [p for _, p in chosen]
+        old_sqs = [_sq_norm(p) for p in params]
         if chosen:
-            torch._foreach_copy_(olds, [p for _, p in chosen])
+            torch._foreach_copy_(olds, params)
         loss = self._inner_step(closure)
         if not self.last_step_updated:
             return loss
-        for (group, p), old in zip(chosen, olds, strict=True):
+        if chosen:
+            torch._foreach_sub_(olds, params)  # the buffers now hold p_old − p_new = −Δ, in place
+        for (group, p), minus_delta, old_sq in zip(chosen, olds, old_sqs, strict=True):
             lr = max(float(group["lr"]), self.min_lr)
-            old_sq = _sq_norm(old)
-            delta_sq = _sq_norm(p - old)
+            delta_sq = _sq_norm(minus_delta)
             ratio = torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
-            p.lerp_(old, (1.0 - ratio).to(p.dtype))  # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
+            p.addcmul_(minus_delta, (1.0 - ratio).to(p.dtype))  # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
         return loss

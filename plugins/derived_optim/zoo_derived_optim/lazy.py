@@ -6,8 +6,10 @@ Row mask ``r = any(g ≠ 0 along the last axis)`` and ``p ← p_old + r⊙Δ``.
 Modes:
     ``"params"`` (the reference's behaviour): only the parameter update is masked; the inner
         optimizer's moments of untouched rows still decay.
-    ``"slots"``: the inner state tensors shaped like the parameter (Adam's ``exp_avg`` and
-        ``exp_avg_sq``…) are frozen at untouched rows too, like ``torch.optim.SparseAdam`` / TF LazyAdam.
+    ``"slots"``: the base optimizer's state tensors shaped like the parameter (Adam's ``exp_avg``
+        and ``exp_avg_sq``…) are frozen at untouched rows too, like ``torch.optim.SparseAdam`` / TF
+        LazyAdam. (State of wrappers between this one and the base, e.g. Lookahead's slow weights, is
+        not frozen: put ``lazy`` directly around the base optimizer.)
 
 Sparse gradients (``nn.Embedding(sparse=True)``) give the rows directly; they are made dense
 for inner optimizers that do not take sparse gradients.
@@ -34,7 +36,7 @@ def touched_rows(grad: torch.Tensor) -> torch.Tensor:
         nonzero = grad.values().reshape(grad.values().shape[0], -1).ne(0).any(dim=1)
         mask[grad.indices()[0][nonzero]] = True
         return mask
-    return grad.reshape(grad.shape[0], -1).ne(0).any(dim=1)
+    return grad.reshape(grad.shape[0], -1).any(dim=1)
 
 
 class LazyOptimization(DerivedOptimizer):
@@ -76,18 +78,18 @@ class LazyOptimization(DerivedOptimizer):
             g = p.grad
             if g is None or p.dim() < 1 or not (g.is_sparse or matches(name, self.include, "include")):
                 continue
-            untouched = ~touched_rows(g)
+            rows = (~touched_rows(g)).nonzero().squeeze(1)  # the untouched rows, computed once
             if g.is_sparse and not isinstance(base, SPARSE_OK):
                 p.grad = g.to_dense()
-            saved = [(p, p[untouched].clone())]
+            saved = [(p, p.index_select(0, rows))]
             if self.mode == "slots":
                 for value in base.state.get(p, {}).values():
                     if torch.is_tensor(value) and value.shape == p.shape:
-                        saved.append((value, value[untouched].clone()))
-            frozen.append((p, untouched, saved))
+                        saved.append((value, value.index_select(0, rows)))
+            frozen.append((p, rows, saved))
         loss = self._inner_step(closure)
         if self.last_step_updated:
-            for _, untouched, saved in frozen:
-                for tensor, rows in saved:
-                    tensor[untouched] = rows
+            for _, rows, saved in frozen:
+                for tensor, values in saved:
+                    tensor.index_copy_(0, rows, values)
         return loss

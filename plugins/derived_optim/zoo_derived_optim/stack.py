@@ -232,12 +232,14 @@ def lazy_adam(
     eps: float = 1e-8,
     include: Patterns = None,
     mode: str = "params",
+    foreach: bool | None = None,
+    fused: bool | None = None,
 ) -> Optimizer:
     """Adam whose untouched embedding rows stay put (bojone/keras_lazyoptimizer)."""
     return stack(
         params,
         "lazy+adam",
-        adam={"lr": lr, "betas": betas, "eps": eps},
+        adam={"lr": lr, "betas": betas, "eps": eps, "foreach": foreach, "fused": fused},
         lazy={"include": include, "mode": mode},
     )
 
