@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -41,3 +42,23 @@ def test_readme_has_exactly_two_commands_and_ci_runs_the_second():
 def test_ci_treats_no_tests_as_failure():
     script = (ROOT / ".ci" / "run").read_text()
     assert '"$rc" -eq 5' in script and 'run_pytest -m "not slow"' in script and "run_pytest -m slow" in script
+
+
+def test_every_image_the_docs_show_exists():
+    missing = []
+    for page in (ROOT / "docs").rglob("*.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
+            if not target.startswith("http") and not (page.parent / target).resolve().is_file():
+                missing.append(f"{page.relative_to(ROOT)}: {target}")
+    assert missing == []
+
+
+def test_the_7094_page_quotes_its_results_files():
+    """Numbers in docs come from committed results files: each ratio and accuracy is on the page."""
+    page = (ROOT / "docs" / "articles" / "7094-derived-optimizers.md").read_text()
+    bench = json.loads((ROOT / "docs" / "results" / "derived_optim_step.json").read_text())
+    for name, ratio in bench["ratio_vs_adam"].items():
+        assert f"{ratio:.2f}×" in page, f"step benchmark ratio of {name!r} ({ratio:.2f}) is not on the page"
+    lazy = json.loads((ROOT / "docs" / "results" / "lazy_adam_sentiment.json").read_text())
+    for run, best in lazy["best"].items():
+        assert f"{100 * best['val_accuracy']:.2f}%" in page, f"best accuracy of {run!r} is not on the page"
