@@ -46,6 +46,7 @@ class DerivedOptimizer(Optimizer):
         self._ready = True
         self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
         self.last_step_updated = False
+        self._pattern_hits: dict[int, bool] = {}  # id(param) → its name matches this wrapper's patterns
 
     # -- the stack ---------------------------------------------------------------------------
     @property
@@ -112,6 +113,15 @@ class DerivedOptimizer(Optimizer):
             names = group.get("param_names")
             for i, p in enumerate(group["params"]):
                 yield group, (names[i] if names else None), p
+
+    def name_matches(
+        self, p: torch.Tensor, name: str | None, patterns: list[re.Pattern[str]], what: str
+    ) -> bool:
+        """:func:`matches`, computed once per parameter (names do not change; steps are hot)."""
+        hit = self._pattern_hits.get(id(p))
+        if hit is None:
+            hit = self._pattern_hits[id(p)] = matches(name, patterns, what)
+        return hit
 
     def index_of(self) -> dict[int, torch.Tensor]:
         """Parameters by their position across ``param_groups`` (the state_dict key)."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch.optim import Optimizer
 
-from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns, matches
+from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns
 
 
 def _sq_norm(t: torch.Tensor) -> torch.Tensor:
@@ -48,8 +48,11 @@ class LayerAdaptation(DerivedOptimizer):
     def step(self, closure: Closure = None) -> float | None:
         if not self.will_update:
             return self._inner_step(closure)
-        chosen = [(group, p) for group, name, p in self.named_params()
-                  if p.grad is not None and not matches(name, self.exclude, "exclude")]  # fmt: skip
+        chosen = [
+            (group, p)
+            for group, name, p in self.named_params()
+            if p.grad is not None and not self.name_matches(p, name, self.exclude, "exclude")
+        ]
         olds = []
         for _, p in chosen:
             buf = self._old.get(p)

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch.optim import Optimizer
 
-from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns, matches
+from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns
 
 SPARSE_OK = (torch.optim.SGD, torch.optim.SparseAdam, torch.optim.Adagrad)
 
@@ -76,7 +76,11 @@ class LazyOptimization(DerivedOptimizer):
         frozen: list[tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]] = []
         for _, name, p in self.named_params():
             g = p.grad
-            if g is None or p.dim() < 1 or not (g.is_sparse or matches(name, self.include, "include")):
+            if (
+                g is None
+                or p.dim() < 1
+                or not (g.is_sparse or self.name_matches(p, name, self.include, "include"))
+            ):
                 continue
             rows = (~touched_rows(g)).nonzero().squeeze(1)  # the untouched rows, computed once
             if g.is_sparse and not isinstance(base, SPARSE_OK):

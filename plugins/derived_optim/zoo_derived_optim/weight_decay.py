@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.optim import Optimizer
 
-from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns, matches, value_free
+from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns, value_free
 
 
 class WeightDecay(DerivedOptimizer):
@@ -39,7 +39,7 @@ class WeightDecay(DerivedOptimizer):
         """(params, η_t·λ) per group, for parameters that have a gradient and are not excluded."""
         chosen: dict[int, tuple[list[torch.Tensor], float]] = {}
         for group, name, p in self.named_params():
-            if p.grad is not None and self.rate and not matches(name, self.exclude, "exclude"):
+            if p.grad is not None and self.rate and not self.name_matches(p, name, self.exclude, "exclude"):
                 chosen.setdefault(id(group), ([], float(group["lr"]) * self.rate))[0].append(p)
         return list(chosen.values())
 
