@@ -226,6 +226,12 @@ def _tie_groups(model: torch.nn.Module) -> list[list[str]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
+def _get_tensor(model: torch.nn.Module, name: str) -> torch.Tensor:
+    """The parameter or buffer registered under a dotted ``name``."""
+    module_name, _, attr = name.rpartition(".")
+    return getattr(model.get_submodule(module_name), attr)
+
+
 def _set_tensor(model: torch.nn.Module, name: str, value: torch.Tensor) -> None:
     module_name, _, attr = name.rpartition(".")
     module = model.get_submodule(module_name)
@@ -292,11 +298,7 @@ def materialise(
     model.load_state_dict(state, strict=False, assign=True)
     for group in groups:  # assign=True replaces the objects: re-tie the aliases to the loaded one
         source = next(n for n in group if n in state)
-        value = (
-            model.get_parameter(source)
-            if source in dict(model.named_parameters())
-            else model.get_buffer(source)
-        )
+        value = _get_tensor(model, source)
         for name in group:
             if name != source:
                 _set_tensor(model, name, value)

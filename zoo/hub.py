@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import checkpoint
-from zoo.errors import CheckpointError, ZooError
+from zoo.errors import ZooError
 
 
 class HubError(ZooError):
@@ -119,4 +119,4 @@ def push(
     return oid
 
 
-__all__ = ["CheckpointError", "HubError", "download", "parse_repo_spec", "pull", "push"]
+__all__ = ["HubError", "download", "parse_repo_spec", "pull", "push"]

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch.optim import Optimizer
 
-from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns
+from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns, value_free
 
 SPARSE_OK = (torch.optim.SGD, torch.optim.SparseAdam, torch.optim.Adagrad)
 
@@ -64,8 +64,6 @@ class LazyOptimization(DerivedOptimizer):
         return {"include": [p.pattern for p in self.include], "mode": self.mode}
 
     def is_value_free(self) -> bool:
-        from zoo_derived_optim.base import value_free
-
         return value_free(self.optimizer)
 
     @torch.no_grad()
