@@ -83,6 +83,23 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if any(i.error for i in infos) and args.check else 0
 
 
+def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["epochs=3", "tau=0.5"]`` -> ``{"epochs": 3, "tau": 0.5}`` (values read as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        out[key.strip()] = value
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from zoo import recipes
 
@@ -95,6 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset=args.preset,
         device=args.device,
         command=recipes.main_command(),
+        options=_key_values(args.option, "--option"),
+        **_key_values(args.set, "--set"),
     )
     print(f"\n{record['entry']}: {record['summary']}  ({record['wall_time_s']} s)")
     print(recipes.format_metrics(record["metrics"], record["reference"]))
@@ -172,6 +191,12 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="cpu", help="size preset of the recipe (default: cpu)")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="a recipe option (repeatable): zoo info NAME"
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a model argument (repeatable), e.g. hidden=128"
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint folder, local-dir:, hf-hub: or pretrained entry")

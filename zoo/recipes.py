@@ -39,6 +39,8 @@ class TrainConfig:
         preset: a size preset defined by the recipe (e.g. "cpu" for a few minutes on a CPU).
         device: torch device string.
         model_args: overrides for the model's factory.
+        options: the recipe's options (its ``options`` defaults, updated with the user's), e.g.
+            ``{"estimator": "score-function", "epochs": 10}``.
     """
 
     name: str
@@ -47,6 +49,7 @@ class TrainConfig:
     preset: str = "cpu"
     device: str = "cpu"
     model_args: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,7 +74,11 @@ class TrainResult:
 
 @runtime_checkable
 class Recipe(Protocol):
-    """The recipe interface. ``summary`` says which data and metric it uses."""
+    """The recipe interface. ``summary`` says which data and metric it uses.
+
+    A recipe may also define ``options``, a mapping of option name to default value: ``zoo train
+    --option name=value`` may set only those, and ``TrainConfig.options`` holds them all.
+    """
 
     summary: str
 
@@ -99,6 +106,22 @@ def get_recipe(name: str) -> Recipe:
     if not isinstance(recipe, Recipe):
         raise RecipeError(f"the recipe of {resolved.entry.name!r} lacks summary/train/evaluate ({target!r})")
     return recipe
+
+
+def resolve_options(recipe: Recipe, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe's option defaults updated with ``given``; unknown names are a RecipeError."""
+    import difflib
+
+    defaults: Mapping[str, Any] = getattr(recipe, "options", {}) or {}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        hints = []
+        for u in unknown:
+            close = difflib.get_close_matches(u, defaults, 1)
+            hints.append(f"{u!r} (did you mean {close[0]!r}?)" if close else repr(u))
+        known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+        raise RecipeError(f"the recipe of {name!r} has no option {', '.join(hints)}; its options: {known}")
+    return {**defaults, **given}
 
 
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
@@ -153,9 +176,13 @@ def train(
     preset: str = "cpu",
     device: str = "cpu",
     command: str | None = None,
+    options: Mapping[str, Any] | None = None,
     **model_args: Any,
 ) -> dict[str, Any]:
     """Train ``name`` with its recipe, save the checkpoint and results to ``out``, verify the reload.
+
+    ``options`` are the recipe's options (see :class:`Recipe`); ``model_args`` override the model's
+    factory arguments.
 
     Returns the results record (also written to ``out/results.json``): entry, metrics, the
     article's reference numbers, command, git commit, machine, wall time, seed.
@@ -166,9 +193,11 @@ def train(
 
     resolved = api.resolve(name)
     recipe = get_recipe(name)
+    resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
     seed_everything(seed)
     start = time.perf_counter()
-    config = TrainConfig(name, Path(data) if data else None, seed, preset, device, model_args)
+    path = Path(data) if data else None
+    config = TrainConfig(name, path, seed, preset, device, model_args, resolved_options)
     result = recipe.train(config)
     wall = time.perf_counter() - start
     if config_of(result.model) is None:
@@ -184,6 +213,8 @@ def train(
         "notes": result.notes,
         "data": str(data) if data else "embedded default",
         "preset": preset,
+        "options": resolved_options,
+        "model_args": dict(model_args),
         "seed": seed,
         "command": command or shlex.join(["zoo", "train", name, "--out", str(out)]),
         "git_commit": git_commit(),
