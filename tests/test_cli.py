@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import zoo
 from zoo import hookimpl
 from zoo.cli import main
 
@@ -23,7 +24,7 @@ def test_list_table_and_json(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0 and out.splitlines()[0].split() == ["NAME", "KIND", "PLUGIN", "SUMMARY"]
     assert "example-mlp (.wide)" in out
-    code, out, _ = run(capsys, "list", "--json", "--kind", "sampler")
+    code, out, _ = run(capsys, "list", "--json", "--kind", "sampler", "--plugin", "example")
     rows = json.loads(out)
     assert code == 0 and [r["name"] for r in rows] == ["example-temperature"]
     assert all(set(r) == LIST_KEYS for r in rows)
@@ -87,6 +88,55 @@ def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
 def test_eval_of_an_entry_without_weights_explains(capsys):
     code, _, err = run(capsys, "eval", "example-mlp")
     assert code == 1 and "train it first" in err
+
+
+class OptionsRecipe:
+    summary = "records what it was given"
+    options = {"epochs": 1, "mode": "fast"}
+    seen: list = []
+
+    def train(self, config):
+        import torch
+
+        OptionsRecipe.seen.append((dict(config.options), dict(config.model_args)))
+        model = zoo.load("tiny-linear", **config.model_args)
+        return zoo.TrainResult(model=model, metrics={"score": 1.0}, example_inputs=(torch.ones(2, 3),))
+
+    def evaluate(self, model, data, device="cpu"):
+        return {"score": 1.0}
+
+
+class OptionsPlugin:
+    @hookimpl
+    def zoo_register_models(self, register):
+        import torch
+
+        register("tiny-linear", lambda out=2: torch.nn.Linear(3, out), summary="a linear layer")
+
+    @hookimpl
+    def zoo_register_recipes(self, register):
+        register("tiny-linear", OptionsRecipe)
+
+
+def test_train_options_and_model_args(capsys, tmp_path, monkeypatch, use_host, make_host):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    use_host(make_host(opts=OptionsPlugin()))
+    OptionsRecipe.seen.clear()
+    argv = ["train", "tiny-linear", "--out", str(tmp_path / "r"), "--option", "epochs=3", "--set", "out=4"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and OptionsRecipe.seen == [({"epochs": 3, "mode": "fast"}, {"out": 4})]
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert results["options"] == {"epochs": 3, "mode": "fast"} and results["model_args"] == {"out": 4}
+    code, _, err = run(capsys, "train", "tiny-linear", "--out", str(tmp_path / "s"), "--option", "epoch=3")
+    assert code == 1 and "has no option 'epoch' (did you mean 'epochs'?)" in err and "mode='fast'" in err
+    code, _, err = run(capsys, "train", "tiny-linear", "--option", "epochs")
+    assert code == 1 and "--option takes KEY=VALUE, got 'epochs'" in err
+    assert len(OptionsRecipe.seen) == 1  # nothing ran for the bad calls
+    code, out, _ = run(capsys, "info", "tiny-linear", "--json")
+    info = json.loads(out)
+    assert info["recipe_options"] == {"epochs": 1, "mode": "fast"} and info["recipe_summary"].startswith(
+        "records"
+    )
 
 
 class CommandPlugin:

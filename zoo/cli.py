@@ -113,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         command=recipes.main_command(),
         options=_key_values(args.option, "--option"),
-        **_key_values(args.set, "--set"),
+        model_args=_key_values(args.set, "--set"),
     )
     print(f"\n{record['entry']}: {record['summary']}  ({record['wall_time_s']} s)")
     print(recipes.format_metrics(record["metrics"], record["reference"]))

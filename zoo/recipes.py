@@ -177,7 +177,7 @@ def train(
     device: str = "cpu",
     command: str | None = None,
     options: Mapping[str, Any] | None = None,
-    **model_args: Any,
+    model_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` with its recipe, save the checkpoint and results to ``out``, verify the reload.
 
@@ -194,6 +194,7 @@ def train(
     resolved = api.resolve(name)
     recipe = get_recipe(name)
     resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
+    model_args = dict(model_args or {})
     seed_everything(seed)
     start = time.perf_counter()
     path = Path(data) if data else None

