@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 
@@ -92,8 +93,8 @@ def test_eval_of_an_entry_without_weights_explains(capsys):
 
 class OptionsRecipe:
     summary = "records what it was given"
-    options = {"epochs": 1, "mode": "fast"}
-    seen: list = []
+    options: ClassVar[dict] = {"epochs": 1, "mode": "fast"}
+    seen: ClassVar[list] = []
 
     def train(self, config):
         import torch

@@ -86,7 +86,7 @@ def test_embedded_mnist():
     sizes = [(len(x), len(y)) for x, y in (m.train, m.valid, m.test)]
     assert sizes == [(50_000, 50_000), (10_000, 10_000), (10_000, 10_000)]
     x, y = m.test
-    assert x.dtype == torch.float32 and x.shape[1] == 784 and 0 <= x.min() and x.max() <= 1
+    assert x.dtype == torch.float32 and x.shape[1] == 784 and x.min() >= 0 and x.max() <= 1
     # The well-known first test labels of MNIST, and every digit about equally frequent.
     assert y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert torch.bincount(m.train[1]).min() > 4000 and load_mnist() is m
