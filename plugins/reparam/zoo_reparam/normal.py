@@ -20,14 +20,15 @@ def normal_rsample(
     """``mean + exp(log_var / 2) * eps``: a sample of N(mean, exp(log_var)) differentiable in both.
 
     ``mean`` and ``log_var`` broadcast together (e.g. ``(B, D)``); ``noise`` is ``eps`` (standard
-    normal, drawn if None). Half precision computes in float32 and is cast back.
+    normal, drawn if None; its shape must be the broadcast shape). Half precision computes in float32
+    and is cast back.
     """
     dtype = compute_dtype(torch.promote_types(mean.dtype, log_var.dtype))
     mu, lv = mean.to(dtype), log_var.to(dtype)
     shape = torch.broadcast_shapes(mu.shape, lv.shape)
     if noise is None:
         eps = torch.randn(shape, generator=generator, device=mu.device, dtype=dtype)
-    elif torch.broadcast_shapes(noise.shape, shape) != noise.shape:
+    elif noise.shape != shape:
         raise ValueError(f"noise has shape {tuple(noise.shape)}; mean, log_var broadcast to {tuple(shape)}")
     else:
         eps = noise.to(dtype)
