@@ -62,3 +62,16 @@ def test_the_7094_page_quotes_its_results_files():
     lazy = json.loads((ROOT / "docs" / "results" / "lazy_adam_sentiment.json").read_text())
     for run, best in lazy["best"].items():
         assert f"{100 * best['val_accuracy']:.2f}%" in page, f"best accuracy of {run!r} is not on the page"
+
+
+def test_the_6705_page_quotes_its_results_files():
+    page = (ROOT / "docs" / "articles" / "6705-reparameterization.md").read_text()
+    speed = json.loads((ROOT / "docs" / "results" / "gumbel_softmax_speed.json").read_text())
+    for variant, ratio in speed["ratio_ours_vs_torch"].items():
+        assert f"{ratio:.2f}×" in page, f"speed ratio of {variant!r} ({ratio:.2f}) is not on the page"
+    taus = json.loads((ROOT / "docs" / "results" / "gumbel_temperature.json").read_text())
+    for row in taus["reference"]:
+        assert f"{row['ours']:.3f}" in page, f"E[max y] at tau={row['tau']} is not on the page"
+    vae = json.loads((ROOT / "docs" / "results" / "vae_estimators.json").read_text())
+    for run in vae["runs"]:
+        assert f"{run['metrics']['nelbo']:.1f}" in page, f"-ELBO of {run['entry']} {run['estimator']} missing"
