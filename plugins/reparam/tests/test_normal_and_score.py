@@ -14,6 +14,12 @@ THETA = torch.tensor([0.5, -0.3, 1.0, 0.0], dtype=torch.float64)
 COST = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
 
 
+def grad_of(t: torch.Tensor) -> torch.Tensor:
+    """``t.grad``, which must exist."""
+    assert t.grad is not None
+    return t.grad
+
+
 def exact_discrete_gradient() -> torch.Tensor:
     """∇_θ E_{j~softmax θ}[c_j] = p_j (c_j - Σ p c)."""
     p = THETA.softmax(0)
@@ -41,8 +47,8 @@ def test_normal_gradients_with_explicit_noise():
     assert z.shape == (5, 3)
     torch.testing.assert_close(z, mean + torch.exp(log_var / 2) * eps)
     z.sum().backward()
-    assert torch.equal(mean.grad, torch.ones(5, 3))
-    torch.testing.assert_close(log_var.grad, (0.5 * torch.exp(log_var / 2) * eps).sum(0).detach())
+    assert torch.equal(grad_of(mean), torch.ones(5, 3))
+    torch.testing.assert_close(grad_of(log_var), (0.5 * torch.exp(log_var / 2) * eps).sum(0).detach())
 
 
 def test_normal_precision():
@@ -78,7 +84,7 @@ def test_normal_reparam_vs_score_function_on_z_squared():
 
     z = zoo.load("normal")(mu, 2 * sigma.log(), noise=eps)
     (z**2).sum().backward()
-    reparam = {"mu": mu.grad.clone(), "sigma": sigma.grad.clone()}
+    reparam = {"mu": grad_of(mu).clone(), "sigma": grad_of(sigma).clone()}
     torch.testing.assert_close(reparam["mu"], 2 * (1 + eps))
     torch.testing.assert_close(reparam["sigma"], 2 * (1 + eps) * eps)
 
@@ -87,7 +93,7 @@ def test_normal_reparam_vs_score_function_on_z_squared():
     surrogate = ScoreFunction().surrogate(z**2, Normal(mu, sigma).log_prob(z))
     assert torch.equal(surrogate, z**2)
     surrogate.sum().backward()
-    score = {"mu": mu.grad, "sigma": sigma.grad}
+    score = {"mu": grad_of(mu), "sigma": grad_of(sigma)}
 
     for g in [*reparam.values(), *score.values()]:
         assert abs(g.mean().item() - 2) < 5 * g.std().item() / math.sqrt(N)  # unbiased
@@ -109,7 +115,7 @@ def per_sample_score_gradients(sf: ScoreFunction, seed: int, n: int = N) -> torc
     surrogate = sf.surrogate(cost, sample.log_prob)
     assert torch.equal(surrogate, cost)  # the forward value is the cost itself
     surrogate.sum().backward()
-    return logits.grad
+    return grad_of(logits)
 
 
 @pytest.mark.parametrize("baseline", [None, "loo", "ema"])
@@ -141,11 +147,13 @@ def test_leave_one_out_baseline_reduces_variance():
     assert loo < 0.85 * plain
 
 
-def surrogate_weights(sf: ScoreFunction, cost: list[float], baseline: torch.Tensor | None = None):
+def surrogate_weights(
+    sf: ScoreFunction, cost: list[float], baseline: torch.Tensor | None = None
+) -> torch.Tensor:
     """The factor (c - b) that multiplies ∇ log_prob for each sample."""
     log_prob = torch.zeros(len(cost), requires_grad=True)
     sf.surrogate(torch.tensor(cost), log_prob, baseline=baseline).sum().backward()
-    return log_prob.grad
+    return grad_of(log_prob)
 
 
 def test_baselines_by_hand():
@@ -191,7 +199,7 @@ def test_gumbel_softmax_bias_shrinks_and_variance_grows_as_tau_falls():
     for tau in (2.0, 1.0, 0.5, 0.1):
         logits = THETA.repeat(n, 1).requires_grad_()
         (gumbel_softmax(logits, tau, generator=torch.Generator().manual_seed(0)) @ COST).sum().backward()
-        bias.append((logits.grad.mean(0) - exact).norm().item())
-        variance.append(logits.grad.var(0).sum().item())
+        bias.append((grad_of(logits).mean(0) - exact).norm().item())
+        variance.append(grad_of(logits).var(0).sum().item())
     assert bias == sorted(bias, reverse=True) and bias[0] > 10 * bias[-1]
     assert variance == sorted(variance) and variance[-1] > 100 * variance[0]
