@@ -95,12 +95,6 @@ def info(name: str) -> dict[str, Any]:
     out = entry.to_dict()
     out["plugin_version"] = plugin.version if plugin else None
     out["recipe"] = registry().recipe_target(entry.name) is not None
-    if out["recipe"]:
-        from zoo.recipes import get_recipe
-
-        recipe = get_recipe(entry.name)
-        out["recipe_summary"] = recipe.summary
-        out["recipe_options"] = dict(getattr(recipe, "options", {}) or {})
     out["target"] = entry.target if isinstance(entry.target, str) else _qualname(entry.target)
     return out
 

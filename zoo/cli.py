@@ -191,9 +191,7 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="cpu", help="size preset of the recipe (default: cpu)")
     p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="a recipe option (repeatable): zoo info NAME"
-    )
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a recipe option (repeatable)")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a model argument (repeatable), e.g. hidden=128"
     )
