@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -52,6 +50,8 @@ from zoo_derived_optim.lazy import LazyOptimization
 from zoo_derived_optim.lookahead import Lookahead
 from zoo_derived_optim.stack import stack
 from zoo_derived_optim.weight_decay import WeightDecay
+
+from zoo import recipes
 
 WIDTH, LAYERS, LR, DECAY, ACC_K = 1600, 4, 1e-3, 0.01, 4
 CYCLE = 20  # lcm of Lookahead's k=5 and accumulation's k=4
@@ -155,17 +155,6 @@ def candidates() -> list[Candidate]:
     ]
 
 
-def machine() -> dict[str, object]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "python": platform.python_version(),
-    }
-
-
 def judge(ratio: float, noise: float = 0.03) -> str:
     """ours / theirs, judged against this machine's run-to-run noise (about ±3% on medians)."""
     if ratio < 1 - noise:
@@ -243,7 +232,7 @@ def main() -> None:
             k: {"ratio": round(v, 4), "verdict": judge(v)} for k, v in versus.items()
         },
         "lazy_vs_adam_on_same_sparse_grads": round(lazy_same_grads, 4),
-        "machine": machine(),
+        "machine": recipes.machine(),
         "torch": torch.__version__,
         "pytorch_optimizer": importlib.metadata.version("pytorch_optimizer"),
     }

@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from zoo_reparam.gumbel import gumbel_noise, gumbel_softmax
 
+from zoo import recipes
+
 GOAL = 0.6
 GOALS = {"soft": GOAL, "hard": GOAL}
 CHI2_PROBS = [0.5, 0.3, 0.15, 0.05]  # article 6705's example distribution
@@ -162,17 +164,6 @@ def measure(fn: Fn, inner: int) -> float:
     return (time.perf_counter() - start) / inner
 
 
-def machine() -> dict[str, object]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "python": platform.python_version(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="also write the JSON result to this file")
@@ -260,7 +251,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
-        "machine": machine(),
+        "machine": recipes.machine(),
     }
     print(json.dumps(result))
     if args.out:

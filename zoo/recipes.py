@@ -154,13 +154,17 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def machine() -> dict[str, Any]:
+    """Where a run or benchmark happened: OS, CPU, Python, torch and its threads, GPU if any."""
     import torch
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name()

@@ -6,12 +6,13 @@ All quantities are per example in nats: ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) |
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo_reparam.gumbel import gumbel_max, gumbel_softmax
+from zoo_reparam.gumbel import gumbel_max, gumbel_softmax, one_hot_like
 from zoo_reparam.score import ScoreFunction
 from zoo_reparam.vae import CategoricalVAE
 
@@ -72,25 +73,20 @@ def negative_elbo(
     ``images`` are binary ``(N, 784)``; each example's reconstruction term averages ``samples``
     draws of z ~ q(z|x). Returns ``{"nelbo", "reconstruction", "kl"}`` means over examples, in nats.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
     total = {"nelbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
-    for x in _batches(images, batch_size):
-        x = x.to(device)
-        logits = model.encode(x)
-        kl = model.kl_to_uniform(logits)
-        nll = torch.zeros(len(x), device=device)
-        for _ in range(samples):
-            index = gumbel_max(logits, generator=generator)
-            z = torch.zeros_like(logits).scatter_(-1, index.unsqueeze(-1), 1.0)
-            nll += reconstruction_nll(model, z, x)
-        nll /= samples
-        total["reconstruction"] += nll.sum().item()
-        total["kl"] += kl.sum().item()
-        total["nelbo"] += (nll + kl).sum().item()
-    model.train(was_training)
+    with _evaluating(model, seed) as (device, generator):
+        for x in _batches(images, batch_size):
+            x = x.to(device)
+            logits = model.encode(x)
+            kl = model.kl_to_uniform(logits)
+            nll = torch.zeros(len(x), device=device)
+            for _ in range(samples):
+                index = gumbel_max(logits, generator=generator)
+                nll += reconstruction_nll(model, one_hot_like(logits, index), x)
+            nll /= samples
+            total["reconstruction"] += nll.sum().item()
+            total["kl"] += kl.sum().item()
+            total["nelbo"] += (nll + kl).sum().item()
     return {k: v / len(images) for k, v in total.items()}
 
 
@@ -103,16 +99,24 @@ def relaxed_negative_elbo(
     This is what a relaxed model's training loop reports; it decodes relaxed codes the discrete
     model never produces, so it is NOT a bound on ``-log p(x)`` (:func:`negative_elbo` is).
     """
+    objective = Objective("gumbel-softmax")
+    total = 0.0
+    with _evaluating(model, seed) as (device, generator):
+        for x in _batches(images, batch_size):
+            total += objective(model, x.to(device), tau, generator)[1].sum().item()
+    return total / len(images)
+
+
+@contextmanager
+def _evaluating(model: CategoricalVAE, seed: int) -> Iterator[tuple[torch.device, torch.Generator]]:
+    """Eval mode for the block (restored after), the model's device and a seeded generator there."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    objective = Objective("gumbel-softmax")
-    total = 0.0
-    for x in _batches(images, batch_size):
-        total += objective(model, x.to(device), tau, generator)[1].sum().item()
-    model.train(was_training)
-    return total / len(images)
+    try:
+        yield device, torch.Generator(device=device).manual_seed(seed)
+    finally:
+        model.train(was_training)
 
 
 def _batches(x: Tensor, size: int) -> Iterator[Tensor]:

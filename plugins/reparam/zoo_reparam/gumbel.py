@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_tau", "compute_dtype", "gumbel_max", "gumbel_noise", "gumbel_softmax"]
+__all__ = ["check_tau", "compute_dtype", "gumbel_max", "gumbel_noise", "gumbel_softmax", "one_hot_like"]
 
 
 def check_tau(tau: float) -> float:
@@ -34,6 +34,11 @@ def check_tau(tau: float) -> float:
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """float64 stays float64; every other floating dtype (fp16, bf16, fp32) computes in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def one_hot_like(logits: Tensor, index: Tensor, dim: int = -1) -> Tensor:
+    """One-hot vectors shaped and typed like ``logits``, with a 1 at ``index`` (``dim`` removed)."""
+    return torch.zeros_like(logits).scatter_(dim, index.unsqueeze(dim), 1.0)
 
 
 def gumbel_noise(
@@ -105,8 +110,7 @@ def gumbel_softmax(
         y_soft = (scores / tau).softmax(dim) if scores.requires_grad else scores.div_(tau).softmax(dim)
     if not hard:
         return y_soft.to(logits.dtype)
-    index = scores.argmax(dim, keepdim=True)
-    y_hard = torch.zeros_like(logits).scatter_(dim, index, 1.0)
+    y_hard = one_hot_like(logits, scores.argmax(dim), dim)
     if not needs_soft:
         return y_hard
     # y_soft - y_soft.detach() is exactly 0, so the forward value stays exactly one-hot.

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from zoo_reparam.gumbel import check_tau, gumbel_max, gumbel_noise, gumbel_softmax
+from zoo_reparam.gumbel import (
+    check_tau,
+    compute_dtype,
+    gumbel_max,
+    gumbel_noise,
+    gumbel_softmax,
+    one_hot_like,
+)
 from zoo_reparam.normal import normal_rsample
 
 __all__ = ["GumbelMax", "GumbelNoise", "GumbelSoftmax", "NormalReparam"]
@@ -47,7 +54,7 @@ class GumbelNoise:
     ) -> Tensor:
         if isinstance(shape_or_like, Tensor):
             like = shape_or_like
-            dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+            dtype = compute_dtype(like.dtype)
             return gumbel_noise(like.shape, generator=generator, device=device or like.device, dtype=dtype)
         return gumbel_noise(tuple(shape_or_like), generator=generator, device=device)
 
@@ -68,7 +75,7 @@ class GumbelMax:
         index = gumbel_max(logits, dim=self.dim, generator=generator, noise=noise)
         if not self.one_hot:
             return index
-        return torch.zeros_like(logits).scatter_(self.dim, index.unsqueeze(self.dim), 1.0)
+        return one_hot_like(logits, index, self.dim)
 
     def __repr__(self) -> str:
         return f"GumbelMax(one_hot={self.one_hot}, dim={self.dim})"

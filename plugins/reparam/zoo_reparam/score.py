@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo_reparam.gumbel import gumbel_max
+from zoo_reparam.gumbel import compute_dtype, gumbel_max, one_hot_like
 
 __all__ = ["BASELINES", "CategoricalSample", "ScoreFunction"]
 
@@ -56,10 +56,9 @@ class ScoreFunction:
     ) -> CategoricalSample:
         """Sample ``index ~ softmax(logits)`` (Gumbel-max; ``noise`` is Gumbel noise)."""
         index = gumbel_max(logits, dim=dim, generator=generator, noise=noise)
-        log_p = torch.log_softmax(logits.float() if logits.dtype != torch.float64 else logits, dim)
+        log_p = torch.log_softmax(logits.to(compute_dtype(logits.dtype)), dim)
         log_prob = log_p.gather(dim, index.unsqueeze(dim)).squeeze(dim)
-        one_hot = torch.zeros_like(logits).scatter_(dim, index.unsqueeze(dim), 1.0)
-        return CategoricalSample(index, one_hot, log_prob)
+        return CategoricalSample(index, one_hot_like(logits, index, dim), log_prob)
 
     def surrogate(self, cost: Tensor, log_prob: Tensor, baseline: Tensor | None = None) -> Tensor:
         """A tensor equal to ``cost`` whose gradient adds ``(cost - b) * ∇ log_prob``.

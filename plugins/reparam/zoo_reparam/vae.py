@@ -14,6 +14,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from zoo_reparam.gumbel import one_hot_like
+
 __all__ = ["CategoricalVAE", "ConvCategoricalVAE", "MLPCategoricalVAE"]
 
 PIXELS = 784
@@ -42,8 +44,7 @@ class CategoricalVAE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Deterministic reconstruction logits (shaped like ``x``) through the posterior's mode."""
         logits = self.encode(x)
-        z = torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
-        return self.decode(z).reshape(x.shape)
+        return self.decode(one_hot_like(logits, logits.argmax(-1))).reshape(x.shape)
 
     def kl_to_uniform(self, logits: Tensor) -> Tensor:
         """KL(q(z|x) || uniform) per example ``(B,)`` in nats: Σ q log q + N log K (≥ 0)."""
@@ -55,8 +56,8 @@ class CategoricalVAE(nn.Module):
         """``n`` images ``(n, 784)`` of pixel probabilities, decoded from codes drawn from the prior."""
         device = next(self.parameters()).device
         index = torch.randint(self.classes, (n, self.latents), generator=generator, device=device)
-        z = torch.zeros(n, self.latents, self.classes, device=device).scatter_(-1, index.unsqueeze(-1), 1.0)
-        return torch.sigmoid(self.decode(z))
+        like = torch.empty(n, self.latents, self.classes, device=device)
+        return torch.sigmoid(self.decode(one_hot_like(like, index)))
 
 
 class MLPCategoricalVAE(CategoricalVAE):
