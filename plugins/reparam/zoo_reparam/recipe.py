@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 import zoo
-from zoo.datasets import load_mnist
+from zoo.datasets import binarize, binarized_mnist_test, load_mnist
 from zoo_reparam.elbo import ESTIMATORS, Objective, negative_elbo, relaxed_negative_elbo
 from zoo_reparam.vae import CategoricalVAE
 
@@ -26,18 +26,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"train": None, "test": None, "epochs": 10},
     "paper": {"train": None, "test": None, "epochs": None},  # the source's own number of epochs
 }
-
-
-def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Binary pixels ``x ~ Bernoulli(images)`` (same shape, float)."""
-    return torch.bernoulli(images, generator=generator)
-
-
-def test_images(data: Path | None, limit: int | None = None) -> torch.Tensor:
-    """The fixed binarized test set ``(N, 784)`` (seed 0)."""
-    x = load_mnist(data).test[0]
-    x = x[:limit] if limit else x
-    return binarize(x, torch.Generator().manual_seed(0))
 
 
 class CategoricalVAERecipe:
@@ -78,7 +66,7 @@ class CategoricalVAERecipe:
                 for group in opt.param_groups:
                     group["lr"] *= o["lr_decay"]
         model.eval()
-        test_x = test_images(config.data, p["test"])
+        test_x = binarized_mnist_test(config.data, p["test"])
         metrics = negative_elbo(model, test_x, samples=o["eval_samples"])
         metrics["final_tau"] = tau_of(step)
         if o["estimator"] == "gumbel-softmax":
@@ -96,7 +84,7 @@ class CategoricalVAERecipe:
         )
 
     def evaluate(self, model: Any, data: Path | None, device: str = "cpu") -> dict[str, float]:
-        return negative_elbo(model.to(device), test_images(data))
+        return negative_elbo(model.to(device), binarized_mnist_test(data))
 
     def reference(self, estimator: str) -> dict[str, float]:
         return {}
