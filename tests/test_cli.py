@@ -93,7 +93,7 @@ def test_eval_of_an_entry_without_weights_explains(capsys):
 
 class OptionsRecipe:
     summary = "records what it was given"
-    options: ClassVar[dict] = {"epochs": 1, "mode": "fast"}
+    options: ClassVar[dict] = {"epochs": 1, "mode": "fast", "lr": 0.1}
     seen: ClassVar[list] = []
 
     def train(self, config):
@@ -125,14 +125,36 @@ def test_train_options_and_model_args(capsys, tmp_path, monkeypatch, use_host, m
     OptionsRecipe.seen.clear()
     argv = ["train", "tiny-linear", "--out", str(tmp_path / "r"), "--option", "epochs=3", "--set", "out=4"]
     code, _, _ = run(capsys, *argv)
-    assert code == 0 and OptionsRecipe.seen == [({"epochs": 3, "mode": "fast"}, {"out": 4})]
+    assert code == 0 and OptionsRecipe.seen == [({"epochs": 3, "mode": "fast", "lr": 0.1}, {"out": 4})]
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert results["options"] == {"epochs": 3, "mode": "fast"} and results["model_args"] == {"out": 4}
+    assert results["options"] == {"epochs": 3, "mode": "fast", "lr": 0.1} and results["model_args"] == {
+        "out": 4
+    }
     code, _, err = run(capsys, "train", "tiny-linear", "--out", str(tmp_path / "s"), "--option", "epoch=3")
     assert code == 1 and "has no option 'epoch' (did you mean 'epochs'?)" in err and "mode='fast'" in err
     code, _, err = run(capsys, "train", "tiny-linear", "--option", "epochs")
     assert code == 1 and "--option takes KEY=VALUE, got 'epochs'" in err
+    code, _, err = run(capsys, "train", "tiny-linear", "--option", "epochs=three")
+    assert code == 1 and "option 'epochs' of 'tiny-linear' takes a number (default 1); got 'three'" in err
     assert len(OptionsRecipe.seen) == 1  # nothing ran for the bad calls
+    # YAML 1.1 reads 1e-3 as a string: the CLI reads it as the number a user means; ints become floats
+    argv = [
+        "train",
+        "tiny-linear",
+        "--out",
+        str(tmp_path / "t"),
+        "--option",
+        "lr=1e-3",
+        "--option",
+        "mode=2e5x",
+    ]
+    assert run(capsys, *argv)[0] == 0 and OptionsRecipe.seen[-1][0] == {
+        "epochs": 1,
+        "mode": "2e5x",
+        "lr": 1e-3,
+    }
+    assert run(capsys, "train", "tiny-linear", "--out", str(tmp_path / "u"), "--option", "lr=1")[0] == 0
+    assert OptionsRecipe.seen[-1][0]["lr"] == 1.0 and isinstance(OptionsRecipe.seen[-1][0]["lr"], float)
 
 
 class CommandPlugin:

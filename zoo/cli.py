@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -83,8 +84,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if any(i.error for i in infos) and args.check else 0
 
 
+EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")  # YAML 1.1 reads 1e-3 as a string
+
+
 def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
-    """``["epochs=3", "tau=0.5"]`` -> ``{"epochs": 3, "tau": 0.5}`` (values read as YAML scalars)."""
+    """``["epochs=3", "lr=1e-3"]`` -> ``{"epochs": 3, "lr": 0.001}`` (values read as YAML scalars).
+
+    PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string; such numbers are read as floats.
+    """
     import yaml
 
     out: dict[str, Any] = {}
@@ -96,6 +103,8 @@ def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
+        if isinstance(value, str) and EXPONENT_NUMBER.fullmatch(value.strip()):
+            value = float(value)
         out[key.strip()] = value
     return out
 

@@ -121,7 +121,18 @@ def resolve_options(recipe: Recipe, name: str, given: Mapping[str, Any]) -> dict
             hints.append(f"{u!r} (did you mean {close[0]!r}?)" if close else repr(u))
         known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
         raise RecipeError(f"the recipe of {name!r} has no option {', '.join(hints)}; its options: {known}")
-    return {**defaults, **given}
+    resolved = {**defaults, **given}
+    for key, value in given.items():
+        default = defaults[key]
+        numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
+        numeric_value = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if numeric_default and not numeric_value:
+            raise RecipeError(
+                f"option {key!r} of {name!r} takes a number (default {default!r}); got {value!r}"
+            )
+        if isinstance(default, float) and numeric_value:
+            resolved[key] = float(value)
+    return resolved
 
 
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
