@@ -25,19 +25,12 @@ import torch
 
 import zoo
 from zoo import recipes
-from zoo.datasets import binarized_mnist_test
+from zoo.datasets import binarized_mnist_test, tile
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "vae_estimators.json"
 PLOT = ROOT / "docs" / "img" / "vae_samples.png"
 ESTIMATORS = ("gumbel-softmax", "st-gumbel-softmax", "score-function")
-
-
-def grid(images: torch.Tensor, cols: int) -> torch.Tensor:
-    """``(n, 784)`` -> one ``(28·rows, 28·cols)`` image."""
-    rows = len(images) // cols
-    x = images[: rows * cols].reshape(rows, cols, 28, 28).permute(0, 2, 1, 3)
-    return x.reshape(rows * 28, cols * 28)
 
 
 def picture(models: dict[str, torch.nn.Module], test_x: torch.Tensor) -> None:
@@ -54,9 +47,9 @@ def picture(models: dict[str, torch.nn.Module], test_x: torch.Tensor) -> None:
             samples = model.sample(64, g)
             recon = torch.sigmoid(model(test_x[:32]))
         pairs = torch.stack([test_x[:32], recon], 1).reshape(64, 784)  # original, reconstruction, ...
-        ax_s.imshow(grid(samples, 8), cmap="gray_r")
+        ax_s.imshow(tile(samples, 8), cmap="gray_r")
         ax_s.set_title(f"{title}: samples from the prior", fontsize=9)
-        ax_r.imshow(grid(pairs, 8), cmap="gray_r")
+        ax_r.imshow(tile(pairs, 8), cmap="gray_r")
         ax_r.set_title(f"{title}: test image | reconstruction", fontsize=9)
         for ax in (ax_s, ax_r):
             ax.axis("off")

