@@ -61,7 +61,9 @@ def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], maxlen: int | None 
     if isinstance(texts, str):
         raise TypeError("encode_texts takes a sequence of texts, not one string; wrap it in a list")
     ids = [e.ids for e in tokenizer.encode_batch(list(texts))]
-    length = maxlen or (tokenizer.padding or {}).get("length") or max((len(i) for i in ids), default=0)
+    if maxlen is None:
+        maxlen = (tokenizer.padding or {}).get("length") or max((len(i) for i in ids), default=0)
+    length = maxlen
     out = torch.full((len(ids), length), PAD, dtype=torch.long)
     for row, seq in enumerate(ids):
         seq = seq[:length]

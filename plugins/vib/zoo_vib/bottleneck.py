@@ -29,7 +29,8 @@ def gaussian_kl(mean: Tensor, log_var: Tensor, reduction: Reduction = "mean") ->
     the batch, ``"sum"`` adds them, ``"none"`` returns them. β multiplies this per-example mean, so its
     scale does not depend on the batch size but does grow with the latent size ``D``.
     """
-    kl = 0.5 * (mean.square() + log_var.exp() - log_var - 1.0).sum(-1)
+    # expm1(v) - v >= 0 holds in floating point too (exp(v) - v - 1 can round to -1e-17 near v = 0)
+    kl = 0.5 * (mean.square() + torch.expm1(log_var) - log_var).sum(-1)
     if reduction == "mean":
         return kl.mean()
     if reduction == "sum":

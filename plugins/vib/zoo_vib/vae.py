@@ -51,7 +51,7 @@ class GaussianVAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``(n, pixels)``: pixel probabilities decoded from ``z ~ N(0, I)``."""
-        device = self.decoder[0].weight.device
+        device = next(self.parameters()).device
         z = torch.randn(n, self.latent, generator=generator, device=device)
         return torch.sigmoid(self.decode(z))
 

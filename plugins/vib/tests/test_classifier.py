@@ -1,0 +1,144 @@
+"""VIB classifiers: the loss, evaluation modes, the baselines, and what beta does to learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from zoo_vib.bottleneck import gaussian_kl
+from zoo_vib.classifier import MLPClassifier, TextCNN, VIBClassifier
+
+import zoo
+from zoo.datasets import load_mnist
+from zoo.text import char_tokenizer
+
+
+def test_loss_is_cross_entropy_plus_beta_kl():
+    torch.manual_seed(0)
+    model = MLPClassifier(inputs=12, hidden=[16], classes=5, latent=4, beta=0.3, scale="log-var").train()
+    x, y = torch.randn(9, 12), torch.randint(0, 5, (9,))
+    torch.manual_seed(1)
+    parts = model.loss(x, y)
+    torch.manual_seed(1)  # the same noise, by hand
+    h = model.encoder(x)
+    mean, log_var = model.bottleneck.distribution(h)
+    z = mean + (0.5 * log_var).exp() * torch.randn(mean.shape)
+    ce = F.cross_entropy(model.head(z), y)
+    kl = gaussian_kl(mean, log_var)
+    assert torch.allclose(parts["ce"], ce, atol=1e-6) and torch.allclose(parts["kl"], kl, atol=1e-6)
+    assert torch.allclose(parts["loss"], ce + 0.3 * kl, atol=1e-6)
+
+
+def test_binary_head_uses_sigmoid_cross_entropy():
+    model = VIBClassifier(nn.Identity(), features=6, classes=1, latent=None).eval()
+    x, y = torch.randn(7, 6), torch.tensor([0, 1, 1, 0, 1, 0, 0])
+    parts = model.loss(x, y)
+    logit = model.head(x).squeeze(-1)
+    assert torch.allclose(parts["ce"], F.binary_cross_entropy(torch.sigmoid(logit), y.float()), atol=1e-6)
+    assert parts["kl"].item() == 0 and torch.equal(model.predict(x), (logit > 0).long())
+
+
+def test_baseline_is_the_same_net_without_the_bottleneck():
+    vib, base = zoo.load("vib-mnist"), zoo.load("vib-mnist.baseline")
+    assert base.bottleneck is None and base.head.in_features == 1024
+    assert vib.bottleneck is not None and vib.head.in_features == 256 and vib.bottleneck.scale == "softplus"
+    shared = {k: v.shape for k, v in base.state_dict().items() if k.startswith("encoder.")}
+    assert shared == {k: v.shape for k, v in vib.state_dict().items() if k.startswith("encoder.")}
+    text, text_base = zoo.load("vib-textcnn"), zoo.load("vib-textcnn.baseline")
+    assert text.head.in_features == 128 and text_base.head.in_features == 250 and text_base.bottleneck is None
+
+
+def test_eval_averages_probabilities_over_seeded_samples():
+    torch.manual_seed(0)
+    model = MLPClassifier(inputs=8, hidden=[16], classes=4, latent=3, eval_samples=5, scale="log-var").eval()
+    x = torch.randn(6, 8)
+    out = model(x)
+    assert torch.equal(out, model(x))  # deterministic: the noise is seeded per call
+    g = torch.Generator().manual_seed(model.eval_seed)
+    mean, log_var = model.bottleneck.distribution(model.encoder(x))
+    z = mean + (0.5 * log_var).exp() * torch.randn(5, 6, 3, generator=g)
+    probs = model.head(z).softmax(-1).mean(0)
+    assert torch.allclose(out.exp(), probs, atol=1e-6)
+    model.eval_samples = 0
+    assert torch.allclose(model(x), model.head(mean), atol=1e-6)  # eval without samples: z = mu
+
+
+def test_binary_eval_samples_return_the_logit_of_the_mean_probability():
+    torch.manual_seed(0)
+    model = VIBClassifier(nn.Identity(), features=5, classes=1, latent=3, eval_samples=4).eval()
+    x = torch.randn(6, 5)
+    g = torch.Generator().manual_seed(0)
+    mean, log_var = model.bottleneck.distribution(x)
+    z = mean + (0.5 * log_var).exp() * torch.randn(4, 6, 3, generator=g)
+    p = torch.sigmoid(model.head(z)).mean(0)
+    assert torch.allclose(torch.sigmoid(model(x)), p, atol=1e-6)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="classes must be >= 1"):
+        VIBClassifier(nn.Identity(), 4, 0)
+    with pytest.raises(ValueError, match="beta weighs the KL term"):
+        VIBClassifier(nn.Identity(), 4, 2, beta=-1)
+    with pytest.raises(zoo.InvalidArgumentsError, match="laten"):
+        zoo.load("vib-mnist", laten=3)
+    with pytest.raises(ValueError, match="encoder_args applies only"):
+        zoo.load("vib-classifier", encoder=nn.Identity(), features=3, classes=2, encoder_args={"a": 1})
+
+
+def test_wrapper_around_a_registry_encoder_saves_and_reloads(tmp_path):
+    model = zoo.load(
+        "vib-classifier", encoder="example-mlp", encoder_args={"num_classes": 32}, features=32, classes=3
+    )
+    assert isinstance(model, VIBClassifier) and model.bottleneck is not None
+    zoo.save(model, tmp_path / "m")
+    again = zoo.load(f"local-dir:{tmp_path / 'm'}").eval()
+    x = torch.randn(4, 2)
+    assert torch.equal(model.eval()(x), again(x))
+
+
+def test_text_cnn_encodes_texts_with_its_tokenizer_and_pads_short_input():
+    model = zoo.load("vib-textcnn", vocab_size=50, maxlen=12).eval()
+    with pytest.raises(zoo.ZooError, match="has no tokenizer"):
+        model.classify(["好"])
+    model.tokenizer = char_tokenizer(["很好很好", "太差了"], vocab_size=50, maxlen=12)
+    ids = model.encode(["很好", "差"])
+    assert ids.shape == (2, 12) and ids[0, 2:].eq(0).all()
+    p = model.classify(["很好", "差"])
+    assert p.shape == (2,) and ((p > 0) & (p < 1)).all()
+    assert model(torch.tensor([[2]])).shape == (1, 1)  # one token: shorter than the kernel, padded
+
+
+def train_small(beta: float, steps: int = 300) -> tuple[float, float]:
+    """A small VIB MLP on 2,000 real digits: (test accuracy, test KL)."""
+    torch.manual_seed(0)
+    mnist = load_mnist()
+    x, y = mnist.train[0][:2000], mnist.train[1][:2000]
+    tx, ty = mnist.test[0][:1000], mnist.test[1][:1000]
+    model = MLPClassifier(hidden=[64], latent=8, beta=beta, eval_samples=0, scale="log-var")
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        i = torch.randint(0, len(y), (100,), generator=g)
+        loss = model.loss(x[i], y[i])["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        return (model.predict(tx) == ty).float().mean().item(), model.loss(tx, ty)["kl"].item()
+
+
+def test_beta_extremes():
+    acc_huge, kl_huge = train_small(beta=1e3)
+    acc_zero, kl_zero = train_small(beta=0.0)
+    chance = torch.bincount(load_mnist().test[1][:1000]).max().item() / 1000  # the majority class
+    assert kl_huge < 0.05 and acc_huge <= chance + 0.03  # z forgets x: predictions carry no information
+    assert acc_zero > 0.8 and kl_zero > 10 * max(kl_huge, 1e-3)
+
+
+def test_text_cnn_defaults_follow_the_author():
+    model = TextCNN()
+    assert model.encoder.embedding.embedding_dim == 50 and model.encoder.conv.out_channels == 250
+    assert model.encoder.conv.kernel_size == (3,) and model.bottleneck is not None
+    assert model.bottleneck.latent == 128 and model.beta == 0.1 and model.classes == 1
