@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,7 +49,7 @@ def test_text_cnn_trains_saves_its_tokenizer_and_classifies_raw_text(tmp_path):
     assert recipes.evaluate(str(tmp_path / "t"))["metrics"]["accuracy"] == pytest.approx(m["accuracy"])
 
 
-def write_reviews(folder, n: int = 120) -> None:
+def write_reviews(folder: Path, n: int = 120) -> None:
     folder.mkdir()
     good, bad = "很好喜欢推荐满意", "太差失望退货糟糕"
     g = torch.Generator().manual_seed(0)
