@@ -62,6 +62,19 @@ def write_reviews(folder: Path, n: int = 120) -> None:
         (folder / f"sentiment.{split}.data").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def test_a_users_trained_text_cnn_goes_to_the_hub_and_back_with_its_tokenizer(hub_env, tmp_path):
+    write_reviews(tmp_path / "data", n=40)
+    options = {"epochs": 2, "batch_size": 16}
+    recipes.train("vib-textcnn", tmp_path / "r", data=tmp_path / "data", preset="smoke", options=options)
+    zoo.push(tmp_path / "r", "alice/vib-textcnn", tag="v1")
+    assert "tokenizer.json" in hub_env.list_files("alice/vib-textcnn")
+    local = zoo.load(f"local-dir:{tmp_path / 'r'}").eval()
+    pulled = zoo.load("hf-hub:alice/vib-textcnn@v1").eval()
+    texts = ["很好很满意", "太差了退货", "从没见过的字"]
+    assert torch.equal(pulled.encode(texts), local.encode(texts))
+    assert torch.equal(pulled.classify(texts), local.classify(texts))
+
+
 def test_text_cnn_baseline_learns_a_users_bert4keras_folder(tmp_path):
     write_reviews(tmp_path / "data")
     options = {"epochs": 5, "batch_size": 16}
