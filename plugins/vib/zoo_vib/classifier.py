@@ -9,6 +9,7 @@ with ``latent=None`` the head reads ``h`` (the article's baseline: the same net 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,9 +67,7 @@ class VIBClassifier(nn.Module):
         if self.classes == 1:
             p = torch.sigmoid(logits).mean(0)
             return torch.log(p) - torch.log1p(-p)
-        return torch.logsumexp(F.log_softmax(logits, -1), 0) - torch.log(
-            torch.tensor(float(self.eval_samples))
-        )
+        return torch.logsumexp(F.log_softmax(logits, -1), 0) - math.log(self.eval_samples)
 
     def loss(self, x: Any, y: Tensor) -> dict[str, Tensor]:
         """``{"loss": ce + beta * kl, "ce": ..., "kl": ...}``, each a scalar (nats per example)."""
