@@ -73,6 +73,10 @@ def test_binary_eval_samples_return_the_logit_of_the_mean_probability():
     z = mean + (0.5 * log_var).exp() * torch.randn(4, 6, 3, generator=g)
     p = torch.sigmoid(model.head(z)).mean(0)
     assert torch.allclose(torch.sigmoid(model(x)), p, atol=1e-6)
+    with torch.no_grad():
+        model.head.bias.fill_(80.0)  # sigmoid saturates to exactly 1.0 in float32
+    out = model(x)
+    assert torch.isfinite(out).all() and (out > 70).all()
 
 
 def test_bad_arguments_are_refused():

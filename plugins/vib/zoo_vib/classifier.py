@@ -65,8 +65,8 @@ class VIBClassifier(nn.Module):
         g = torch.Generator(device=h.device).manual_seed(self.eval_seed)
         logits = self.head(self.bottleneck(h, samples=self.eval_samples, generator=g))  # (S, B, C)
         if self.classes == 1:
-            p = torch.sigmoid(logits).mean(0)
-            return torch.log(p) - torch.log1p(-p)
+            # logit of the mean probability, from log-means (no overflow where sigmoid saturates)
+            return torch.logsumexp(F.logsigmoid(logits), 0) - torch.logsumexp(F.logsigmoid(-logits), 0)
         return torch.logsumexp(F.log_softmax(logits, -1), 0) - math.log(self.eval_samples)
 
     def loss(self, x: Any, y: Tensor) -> dict[str, Tensor]:
