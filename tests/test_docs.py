@@ -75,3 +75,17 @@ def test_the_6705_page_quotes_its_results_files():
     vae = json.loads((ROOT / "docs" / "results" / "vae_estimators.json").read_text())
     for run in vae["runs"]:
         assert f"{run['metrics']['nelbo']:.1f}" in page, f"-ELBO of {run['entry']} {run['estimator']} missing"
+
+
+def test_the_6181_page_quotes_its_results_files():
+    page = (ROOT / "docs" / "articles" / "6181-vae-information-bottleneck.md").read_text()
+    for part in ("mnist", "reviews"):
+        results = json.loads((ROOT / "docs" / "results" / f"vib_{part}.json").read_text())
+        for name, row in results["summary"].items():
+            for key in ("mean", "std"):
+                assert f"{row[key]:.2f}" in page, f"{part}: {key} of {name} ({row[key]:.2f}) is not on the page"
+        diff = results["vib_minus_baseline"]["mean"]
+        assert f"{diff:+.2f}" in page, f"{part}: the paired difference {diff:+.2f} is not on the page"
+    vae = json.loads((ROOT / "docs" / "results" / "gaussian_vae.json").read_text())
+    for run in vae["runs"]:
+        assert f"{run['metrics']['nelbo']:.1f}" in page, f"-ELBO of {run['entry']} is not on the page"

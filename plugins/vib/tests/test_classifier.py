@@ -146,3 +146,9 @@ def test_text_cnn_defaults_follow_the_author():
     assert model.encoder.embedding.embedding_dim == 50 and model.encoder.conv.out_channels == 250
     assert model.encoder.conv.kernel_size == (3,) and model.bottleneck is not None
     assert model.bottleneck.latent == 128 and model.beta == 0.1 and model.classes == 1
+    # Keras' initializers (the author's framework): U(-0.05, 0.05) embeddings, Glorot kernels, zero biases
+    emb = model.encoder.embedding.weight
+    assert emb.abs().max() <= 0.05 and emb[0].eq(0).all() and emb.std() > 0.025
+    for layer in (model.encoder.conv, model.bottleneck.mean, model.head):
+        fan_in, fan_out = layer.weight[0].numel(), layer.weight.shape[0] * layer.weight[0, 0].numel()
+        assert layer.bias.eq(0).all() and layer.weight.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5

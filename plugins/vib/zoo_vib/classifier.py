@@ -154,6 +154,18 @@ class TextCNN(VIBClassifier):
         super().__init__(encoder, filters, classes, latent, beta, scale, eval_samples)
         self.maxlen = maxlen
         self.tokenizer: Any = None
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Keras' initializers, as in the author's script: embeddings U(−0.05, 0.05) (padding row 0),
+        Glorot-uniform kernels and zero biases (torch's defaults start ~20× larger embeddings)."""
+        nn.init.uniform_(self.encoder.embedding.weight, -0.05, 0.05)
+        self.encoder.embedding.weight[PAD] = 0
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def encode(self, texts: Sequence[str]) -> Tensor:
         """Token ids ``(len(texts), maxlen)`` with the model's tokenizer."""
