@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -156,16 +156,27 @@ class TextCNN(VIBClassifier):
         self.tokenizer: Any = None
         self.reset_parameters()
 
+    @property
+    def cnn(self) -> CNNEncoder:
+        return cast(CNNEncoder, self.encoder)
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the embedding, [PAD] and [UNK] included."""
+        return self.cnn.embedding.num_embeddings
+
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Keras' initializers, as in the author's script: embeddings U(−0.05, 0.05) (padding row 0),
         Glorot-uniform kernels and zero biases (torch's defaults start ~20× larger embeddings)."""
-        nn.init.uniform_(self.encoder.embedding.weight, -0.05, 0.05)
-        self.encoder.embedding.weight[PAD] = 0
+        embedding = self.cnn.embedding.weight
+        nn.init.uniform_(embedding, -0.05, 0.05)
+        embedding[PAD] = 0
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Conv1d)):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def encode(self, texts: Sequence[str]) -> Tensor:
         """Token ids ``(len(texts), maxlen)`` with the model's tokenizer."""

@@ -180,9 +180,7 @@ class ReviewsRecipe:
         if config.preset == "smoke":
             texts, y = texts[: SMOKE["train"]], y[: SMOKE["train"]]
         model: TextCNN = zoo.load(config.name, **config.model_args).to(config.device)
-        model.tokenizer = char_tokenizer(
-            texts, vocab_size=model.encoder.embedding.num_embeddings, maxlen=model.maxlen
-        )
+        model.tokenizer = char_tokenizer(texts, vocab_size=model.vocab_size, maxlen=model.maxlen)
         x = encode_texts(model.tokenizer, texts).to(config.device)
         y = y.to(config.device)
         vx, vy = model.encode(valid_texts), vy.to(config.device)
