@@ -83,7 +83,8 @@ def test_the_6181_page_quotes_its_results_files():
         results = json.loads((ROOT / "docs" / "results" / f"vib_{part}.json").read_text())
         for name, row in results["summary"].items():
             for key in ("mean", "std"):
-                assert f"{row[key]:.2f}" in page, f"{part}: {key} of {name} ({row[key]:.2f}) is not on the page"
+                value = f"{row[key]:.2f}"
+                assert value in page, f"{part}: {key} of {name} ({value}) is not on the page"
         diff = results["vib_minus_baseline"]["mean"]
         assert f"{diff:+.2f}" in page, f"{part}: the paired difference {diff:+.2f} is not on the page"
     vae = json.loads((ROOT / "docs" / "results" / "gaussian_vae.json").read_text())
