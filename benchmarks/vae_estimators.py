@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 import torch
+from vae_pictures import samples_and_reconstructions
 
 import zoo
 from zoo import recipes
-from zoo.datasets import binarized_mnist_test, tile
+from zoo.datasets import binarized_mnist_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "vae_estimators.json"
@@ -34,28 +35,10 @@ ESTIMATORS = ("gumbel-softmax", "st-gumbel-softmax", "score-function")
 
 
 def picture(models: dict[str, torch.nn.Module], test_x: torch.Tensor) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(models), 2, figsize=(8, 4.2 * len(models)))
-    axes = axes.reshape(len(models), 2)
     g = torch.Generator().manual_seed(0)
-    for (title, model), (ax_s, ax_r) in zip(models.items(), axes, strict=True):
-        with torch.no_grad():
-            samples = model.sample(64, g)
-            recon = torch.sigmoid(model(test_x[:32]))
-        pairs = torch.stack([test_x[:32], recon], 1).reshape(64, 784)  # original, reconstruction, ...
-        ax_s.imshow(tile(samples, 8), cmap="gray_r")
-        ax_s.set_title(f"{title}: samples from the prior", fontsize=9)
-        ax_r.imshow(tile(pairs, 8), cmap="gray_r")
-        ax_r.set_title(f"{title}: test image | reconstruction", fontsize=9)
-        for ax in (ax_s, ax_r):
-            ax.axis("off")
-    fig.tight_layout()
-    PLOT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PLOT, dpi=80)
+    with torch.no_grad():  # the categorical VAEs' forward gives logits
+        rows = {t: (m.sample(64, g), torch.sigmoid(m(test_x[:32]))) for t, m in models.items()}
+    samples_and_reconstructions(rows, test_x[:32], PLOT)
 
 
 def main() -> None:

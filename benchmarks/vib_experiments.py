@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from vae_pictures import samples_and_reconstructions
 
 import zoo
 from zoo import recipes
@@ -127,21 +128,9 @@ def pictures(models: dict[str, Any], test_x: torch.Tensor) -> None:
 
     IMG.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(0)
-    # samples and reconstructions
-    fig, axes = plt.subplots(len(models), 2, figsize=(8, 4.2 * len(models)))
-    for (title, model), (ax_s, ax_r) in zip(models.items(), axes, strict=True):
-        with torch.no_grad():
-            samples, recon = model.sample(64, g), model(test_x)
-        pairs = torch.stack([test_x, recon], 1).reshape(64, 784)
-        ax_s.imshow(tile(samples, 8), cmap="gray_r")
-        ax_s.set_title(f"{title}: samples from the prior", fontsize=9)
-        ax_r.imshow(tile(pairs, 8), cmap="gray_r")
-        ax_r.set_title(f"{title}: test image | reconstruction", fontsize=9)
-        for ax in (ax_s, ax_r):
-            ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(IMG / "vae_gaussian.png", dpi=80)
-    plt.close(fig)
+    with torch.no_grad():  # the Gaussian VAE's forward gives probabilities
+        rows = {t: (m.sample(64, g), m(test_x)) for t, m in models.items()}
+    samples_and_reconstructions(rows, test_x, IMG / "vae_gaussian.png")
     # spherical vs linear paths between prior codes of the 32-d model
     model = models["gaussian-vae.z32"]
     spherical = zoo.load("spherical-interpolation", steps=10)
