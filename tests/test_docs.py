@@ -79,7 +79,7 @@ def test_the_6705_page_quotes_its_results_files():
 
 def test_the_6181_page_quotes_its_results_files():
     page = (ROOT / "docs" / "articles" / "6181-vae-information-bottleneck.md").read_text()
-    for part in ("mnist", "reviews"):
+    for part in ("mnist", "reviews", "reviews_sentiment-bert4keras"):
         results = json.loads((ROOT / "docs" / "results" / f"vib_{part}.json").read_text())
         for name, row in results["summary"].items():
             for key in ("mean", "std"):
