@@ -87,6 +87,11 @@ def test_the_6181_page_quotes_its_results_files():
                 assert value in page, f"{part}: {key} of {name} ({value}) is not on the page"
         diff = results["vib_minus_baseline"]["mean"]
         assert f"{diff:+.2f}" in page, f"{part}: the paired difference {diff:+.2f} is not on the page"
+    sweep = json.loads((ROOT / "docs" / "results" / "vib_beta.json").read_text())
+    for run in sweep["runs"]:
+        beta, m = run["model_args"]["beta"], run["metrics"]
+        row = f"| {beta:g} | {m['error']:.2f} | {m['kl']:.1f} |"
+        assert row in page, f"beta sweep row {row!r} is not on the page"
     vae = json.loads((ROOT / "docs" / "results" / "gaussian_vae.json").read_text())
     for run in vae["runs"]:
         assert f"{run['metrics']['nelbo']:.1f}" in page, f"-ELBO of {run['entry']} is not on the page"
