@@ -71,7 +71,10 @@ class VIBClassifier(nn.Module):
 
     def loss(self, x: Any, y: Tensor) -> dict[str, Tensor]:
         """``{"loss": ce + beta * kl, "ce": ..., "kl": ...}``, each a scalar (nats per example)."""
-        logits = self(x)
+        return self.loss_of_logits(self(x), y)
+
+    def loss_of_logits(self, logits: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """:meth:`loss` from this model's last forward output ``logits`` (its KL is the one it stored)."""
         if self.classes == 1:
             ce = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.to(logits.dtype))
         else:
@@ -86,7 +89,10 @@ class VIBClassifier(nn.Module):
     @torch.no_grad()
     def predict(self, x: Any) -> Tensor:
         """Class ids ``(B,)`` (for ``classes=1``: 1 where the logit is positive)."""
-        logits = self(x)
+        return self.labels_of(self(x))
+
+    def labels_of(self, logits: Tensor) -> Tensor:
+        """Class ids ``(B,)`` from forward outputs ``(B, classes)``."""
         return (logits.squeeze(-1) > 0).long() if self.classes == 1 else logits.argmax(-1)
 
 
