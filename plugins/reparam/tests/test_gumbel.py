@@ -165,6 +165,48 @@ def test_straight_through_gradient_is_the_soft_gradient_and_torchs(dtype):
     assert hard.abs().sum() > 0
 
 
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("tau_shape", [(), (64, 1)], ids=["scalar", "per-row"])
+def test_a_tensor_tau_gets_torchs_gradient(hard, tau_shape):
+    """A learnable temperature: value and d/dtau equal F.gumbel_softmax's (issue 11: .item() lost it)."""
+    g = torch.Generator().manual_seed(11)
+    logits = torch.randn(64, 10, generator=g, dtype=torch.float64)
+    w = torch.randn(64, 10, generator=g, dtype=torch.float64)
+    start = 0.3 + torch.rand(tau_shape, generator=g, dtype=torch.float64)
+
+    def run(fn):
+        tau = start.clone().requires_grad_()
+        torch.manual_seed(12)
+        y = fn(tau)
+        (y * w).sum().backward()
+        return y.detach(), tau.grad
+
+    theirs, their_grad = run(lambda tau: F.gumbel_softmax(logits, tau, hard=hard))
+    ours, our_grad = run(lambda tau: gumbel_softmax(logits, tau, hard=hard, noise=torch_gumbels(logits)))
+    sampler, sampler_grad = run(
+        lambda tau: zoo.load("gumbel-softmax", hard=hard)(logits, tau=tau, noise=torch_gumbels(logits))
+    )
+    if hard:
+        assert torch.equal(ours.argmax(-1), theirs.argmax(-1))
+    else:
+        assert torch.equal(ours, theirs)
+    assert their_grad is not None and their_grad.abs().sum() > 0
+    torch.testing.assert_close(our_grad, their_grad, rtol=1e-12, atol=1e-12)
+    assert torch.equal(sampler, ours) and torch.equal(sampler_grad, our_grad)
+
+
+@pytest.mark.parametrize("tau", [torch.tensor(0.0), torch.tensor([0.5, -1.0]), torch.tensor(math.nan),
+                                 torch.tensor([]), torch.full((2, 1), math.inf)])  # fmt: skip
+def test_bad_tensor_tau_raises(tau):
+    with pytest.raises(ValueError, match="tau"):
+        gumbel_softmax(torch.randn(2, 3), tau)
+
+
+def test_tensor_tau_must_not_enlarge_the_logits():
+    with pytest.raises(ValueError, match="broadcast"):
+        gumbel_softmax(torch.randn(2, 3), torch.ones(4, 2, 3))
+
+
 # ---------------------------------------------------------------- temperature limits
 
 

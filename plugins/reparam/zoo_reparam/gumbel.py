@@ -17,13 +17,23 @@ from torch import Tensor
 __all__ = ["check_tau", "compute_dtype", "gumbel_max", "gumbel_noise", "gumbel_softmax", "one_hot_like"]
 
 
-def check_tau(tau: float) -> float:
-    """``tau`` as a float, or a ValueError if it is not a finite number > 0."""
+def check_tau(tau: float | Tensor) -> float | Tensor:
+    """``tau`` as a float, or a tensor kept as it is (a learnable temperature keeps its gradient).
+
+    Raises a ValueError unless every value is a finite number > 0. A tensor ``tau`` may have any
+    shape that broadcasts against the logits (e.g. ``(B, 1)``: one temperature per row).
+    """
     if isinstance(tau, Tensor):
-        if tau.numel() != 1:
-            raise ValueError(f"tau must be a single number, got a tensor of shape {tuple(tau.shape)}")
-        tau = tau.item()
-    if not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
+        with torch.no_grad():
+            bad = tau.numel() == 0 or not bool((torch.isfinite(tau) & (tau > 0)).all())
+        if bad:
+            shown = tau.detach().flatten()[:8].tolist()
+            raise ValueError(
+                f"the temperature tau must be finite and > 0 everywhere; got a tensor with values {shown}"
+                + (" ..." if tau.numel() > 8 else "")
+            )
+        return tau
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not math.isfinite(tau) or tau <= 0:
         raise ValueError(
             f"the temperature tau must be a finite number > 0, got {tau!r} "
             "(tau -> 0 is the one-hot limit: use hard=True or gumbel-max instead of tau=0)"
@@ -88,7 +98,7 @@ def gumbel_max(
 
 def gumbel_softmax(
     logits: Tensor,
-    tau: float = 1.0,
+    tau: float | Tensor = 1.0,
     hard: bool = False,
     *,
     dim: int = -1,
@@ -98,16 +108,25 @@ def gumbel_softmax(
     """``softmax((logits + g) / tau)`` along ``dim``: the Gumbel-softmax (Concrete) relaxation.
 
     Same semantics as ``torch.nn.functional.gumbel_softmax``: given the same noise ``g`` the soft
-    output is bitwise identical. Differences: ``tau <= 0`` raises; half precision computes in
-    float32; ``noise`` and ``generator`` make draws reproducible; with ``hard=True`` the forward
-    value is EXACTLY one-hot at ``argmax(logits + g)`` (the Gumbel-max sample, for every tau) and
-    the gradient is the soft sample's (straight-through).
+    output is bitwise identical, and a tensor ``tau`` (e.g. a learnable ``nn.Parameter``, or one
+    temperature per row, broadcast against ``logits``) gets the same gradient as torch's. Differences:
+    ``tau <= 0`` raises; half precision computes in float32; ``noise`` and ``generator`` make draws
+    reproducible; with ``hard=True`` the forward value is EXACTLY one-hot at ``argmax(logits + g)``
+    (the Gumbel-max sample, for every tau) and the gradient is the soft sample's (straight-through).
     """
     tau = check_tau(tau)
     scores = _scores(logits, noise, generator)
-    needs_soft = not hard or scores.requires_grad
+    if isinstance(tau, Tensor):
+        if torch.broadcast_shapes(tau.shape, scores.shape) != scores.shape:
+            raise ValueError(
+                f"a tensor tau of shape {tuple(tau.shape)} must broadcast against the logits "
+                f"{tuple(logits.shape)} without enlarging them"
+            )
+        tau = tau.to(scores.dtype)
+    tracked = scores.requires_grad or (isinstance(tau, Tensor) and tau.requires_grad)
+    needs_soft = not hard or tracked
     if needs_soft:
-        y_soft = (scores / tau).softmax(dim) if scores.requires_grad else scores.div_(tau).softmax(dim)
+        y_soft = (scores / tau).softmax(dim) if tracked else scores.div_(tau).softmax(dim)
     if not hard:
         return y_soft.to(logits.dtype)
     y_hard = one_hot_like(logits, scores.argmax(dim), dim)

@@ -85,13 +85,13 @@ class GumbelSoftmax:
     """``sampler(logits, tau=None) -> y``: Gumbel-softmax at temperature ``tau`` (the default
     unless given per call); ``hard=True`` is straight-through (exact one-hot forward, soft gradient)."""
 
-    def __init__(self, tau: float = 1.0, hard: bool = False, dim: int = -1) -> None:
+    def __init__(self, tau: float | Tensor = 1.0, hard: bool = False, dim: int = -1) -> None:
         self.tau, self.hard, self.dim = check_tau(tau), hard, dim
 
     def __call__(
         self,
         logits: Tensor,
-        tau: float | None = None,
+        tau: float | Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
