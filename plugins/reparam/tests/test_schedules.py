@@ -56,3 +56,22 @@ def test_bad_arguments_raise(factory, kwargs):
 def test_negative_step_raises(schedule):
     with pytest.raises(ValueError, match="step"):
         schedule(-1)
+
+
+@pytest.mark.parametrize(
+    ("entry", "args", "message"),
+    [
+        ("tau-exponential", {"start": math.nan}, r"start must be a finite number >= 0\.01; got nan"),
+        ("tau-exponential", {"start": math.inf}, r"start must be a finite number"),
+        ("tau-exponential", {"end": 0}, r"end must be a finite number > 0\.0; got 0"),
+        ("tau-exponential", {"start": 0.001}, r"start must be a finite number >= 0\.01; got 0\.001"),
+        ("tau-exponential", {"rate": 0}, r"rate must be a finite number in \(0\.0, 1\.0\]; got 0"),
+        ("tau-jang", {"rate": math.nan}, r"rate must be a finite number >= 0\.0; got nan"),
+        ("tau-jang", {"minimum": -1}, r"minimum must be a finite number > 0\.0"),
+        ("tau-jang", {"every": 0}, r"every must be an integer >= 1; got 0"),
+    ],
+)
+def test_bad_schedule_arguments_name_the_argument_and_range(entry, args, message):
+    """tau-jang accepted rate=nan and then always returned its minimum."""
+    with pytest.raises(ValueError, match=message):
+        zoo.load(entry, **args)

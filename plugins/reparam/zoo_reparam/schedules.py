@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from zoo.checks import check_int, check_number
+
 __all__ = ["ExponentialTemperature", "JangTemperature"]
 
 
@@ -14,10 +16,9 @@ class ExponentialTemperature:
     """
 
     def __init__(self, start: float = 1.0, end: float = 0.01, rate: float = 0.999) -> None:
-        if not (start >= end > 0):
-            raise ValueError(f"need start >= end > 0, got start={start}, end={end}")
-        if not 0 < rate <= 1:
-            raise ValueError(f"rate must be in (0, 1], got {rate}")
+        end = check_number(end, "end", low=0.0, low_open=True)
+        start = check_number(start, "start", low=end)
+        rate = check_number(rate, "rate", low=0.0, high=1.0, low_open=True)
         self.start, self.end, self.rate = start, end, rate
 
     def __call__(self, step: int) -> float:
@@ -36,10 +37,10 @@ class JangTemperature:
     def __init__(
         self, start: float = 1.0, minimum: float = 0.5, rate: float = 3e-5, every: int = 1000
     ) -> None:
-        if not (start > 0 and minimum > 0):
-            raise ValueError(f"start and minimum must be > 0, got {start}, {minimum}")
-        if rate < 0 or every < 1:
-            raise ValueError(f"need rate >= 0 and every >= 1, got rate={rate}, every={every}")
+        start = check_number(start, "start", low=0.0, low_open=True)
+        minimum = check_number(minimum, "minimum", low=0.0, low_open=True)
+        rate = check_number(rate, "rate", low=0.0)
+        every = check_int(every, "every", low=1)
         self.start, self.minimum, self.rate, self.every = start, minimum, rate, every
 
     def __call__(self, step: int) -> float:
