@@ -58,5 +58,9 @@ def test_registry_entry():
     out = path(z1, z2)
     assert out.shape == (6, 7) and torch.allclose(out[0], z1) and torch.allclose(out[-1], z2, atol=1e-6)
     assert path(z1, z2, steps=3).shape == (3, 7)
-    with pytest.raises(ValueError, match="steps must be >= 2"):
+    with pytest.raises(ValueError, match=r"steps .* must be an integer >= 2; got 1"):
         zoo.load("spherical-interpolation", steps=1)
+    with pytest.raises(ValueError, match=r"steps .* must be an integer >= 2; got 0"):
+        path(z1, z2, steps=0)  # was silently the default
+    with pytest.raises(ValueError, match=r"got 2\.5"):
+        zoo.load("spherical-interpolation", steps=2.5)

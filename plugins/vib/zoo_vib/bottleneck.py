@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import zoo
+from zoo.checks import check_int
 
 __all__ = ["Reduction", "Scale", "VariationalBottleneck", "gaussian_kl"]
 
@@ -61,6 +62,8 @@ class VariationalBottleneck(nn.Module):
 
     def __init__(self, in_features: int, latent: int = 128, scale: Scale = "log-var") -> None:
         super().__init__()
+        check_int(in_features, "in_features", low=1)
+        check_int(latent, "latent (the bottleneck's size)", low=1)
         if scale not in ("log-var", "softplus"):
             raise ValueError(
                 f"scale must be 'log-var' (the author's) or 'softplus' (Alemi et al.'s); got {scale!r}"

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from zoo.checks import check_int
+
 __all__ = ["SphericalInterpolation", "linear_interpolate", "spherical_interpolate"]
 
 
@@ -44,13 +46,13 @@ def linear_interpolate(z1: Tensor, z2: Tensor, t: Tensor | float) -> Tensor:
 class SphericalInterpolation:
     """``path(z1, z2, steps=8) -> (steps, *z1.shape)``: codes from ``z1`` to ``z2`` that stay N(0, I)."""
 
+    STEPS = "steps (points on the path, both ends included)"
+
     def __init__(self, steps: int = 8) -> None:
-        if steps < 2:
-            raise ValueError(f"steps must be >= 2 (both ends); got {steps}")
-        self.steps = steps
+        self.steps = check_int(steps, self.STEPS, low=2)
 
     def __call__(self, z1: Tensor, z2: Tensor, steps: int | None = None) -> Tensor:
-        n = steps or self.steps
+        n = self.steps if steps is None else check_int(steps, self.STEPS, low=2)
         return spherical_interpolate(z1, z2, torch.linspace(0, 1, n, dtype=z1.dtype, device=z1.device))
 
     def __repr__(self) -> str:
