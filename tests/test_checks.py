@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,15 @@ def test_integers():
             check_int(bad, "k", low=1)
     with pytest.raises(ValueError, match=r"^k must be an integer in \[1, 3\]; got 4$"):
         check_int(4, "k", low=1, high=3)
+
+
+def test_the_plugin_guide_example_runs_and_its_quoted_error_is_true():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    section = page.split("## Checking arguments", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(compile(code, "docs/plugins.md", "exec"), {})
+    quoted = re.search(r"#   ValueError: (.*)", code)
+    assert quoted is not None
+    with pytest.raises(ValueError) as info:
+        check_number(math.nan, "beta", low=0.0)
+    assert str(info.value) == quoted.group(1)
