@@ -13,6 +13,7 @@ from zoo.cli import main
 
 LIST_KEYS = {"name", "kind", "plugin", "article", "summary", "aliases", "tags"}
 PLUGIN_KEYS = {"name", "distribution", "version", "hooks", "entries", "error"}
+EVAL_KEYS = {"entry", "tag", "name", "checkpoint", "metrics", "reference", "data", "trained_on", "warnings"}
 
 
 def run(capsys, *argv):
@@ -68,7 +69,9 @@ def test_train_then_eval(capsys, tmp_path, monkeypatch):
     assert set(results) >= {"metrics", "reference", "command", "git_commit", "machine", "wall_time_s"}
     code, out, _ = run(capsys, "eval", str(out_dir), "--json")
     report = json.loads(out)
-    assert code == 0 and set(report) == {"entry", "checkpoint", "metrics", "reference", "data"}
+    assert (
+        code == 0 and set(report) == EVAL_KEYS and report["name"] == "example-mlp" and report["tag"] is None
+    )
     assert report["metrics"]["accuracy"] == pytest.approx(results["metrics"]["accuracy"])
 
 
@@ -84,6 +87,46 @@ def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="expected a CSV header with columns x1,x2,label"):
         main(["eval", str(tmp_path / "r"), "--data", str(bad)])
+
+
+def test_each_recipe_states_its_data_format_in_info_and_train_help(capsys):
+    from zoo import recipes
+
+    with_recipe = [e.name for e in zoo.list(kind="model") if zoo.info(e.name)["recipe"]]
+    assert {"example-mlp", "vib-textcnn", "vib-mnist", "gaussian-vae", "gumbel-vae"} <= set(with_recipe)
+    for name in with_recipe:
+        _, out, _ = run(capsys, "info", name, "--json")
+        stated = json.loads(out)["data_format"]
+        assert stated and stated == recipes.get_recipe(name).data_format, name
+    assert "sentiment.test.data" in zoo.info("vib-textcnn")["data_format"]
+    assert "t10k-images-idx3-ubyte" in zoo.info("gumbel-vae")["data_format"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "example-mlp", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "--data for example-mlp: a CSV file with the header x1,x2,label" in out
+    assert "--option for example-mlp: none" in out and "data file" not in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "`zoo train NAME --help` shows NAME's --data format" in capsys.readouterr().out
+
+
+def test_a_recipe_without_a_stated_format_falls_back_to_its_summary(use_host, make_host):
+    from zoo import recipes
+
+    use_host(make_host(opts=OptionsPlugin()))
+    assert zoo.info("tiny-linear")["data_format"] == "records what it was given"
+    assert (
+        recipes.data_format("tiny-linear", recipes.get_recipe("tiny-linear")) == "records what it was given"
+    )
+
+
+def test_train_json_is_the_record_on_stdout(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    code, out, err = run(
+        capsys, "train", "example-mlp", "--preset", "smoke", "--out", str(tmp_path / "r"), "--json"
+    )
+    assert code == 0 and json.loads(out) == json.loads((tmp_path / "r" / "results.json").read_text())
+    assert "example-mlp: " in err and "outputs identical" in err
 
 
 def test_eval_of_an_entry_without_weights_explains(capsys):

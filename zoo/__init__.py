@@ -28,6 +28,7 @@ from zoo.errors import (
 )
 from zoo.hookspecs import hookimpl
 from zoo.hub import HubError, pull, push
+from zoo.modes import eval_mode, inference
 from zoo.recipes import Recipe, TrainConfig, TrainResult, progress
 from zoo.registry import Entry, HubWeights, Tag
 
@@ -52,7 +53,9 @@ __all__ = [
     "ZooError",
     "__version__",
     "check_arguments",
+    "eval_mode",
     "hookimpl",
+    "inference",
     "info",
     "list",
     "load",

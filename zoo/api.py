@@ -88,13 +88,28 @@ def missing_plugin_hint(name: str) -> str | None:
 
 
 def info(name: str) -> dict[str, Any]:
-    """Everything about an entry: catalog fields, plugin version, recipe and signature."""
+    """Everything about an entry: catalog fields, plugin version, recipe, its ``--data`` format and target.
+
+    For ``name.tag``, ``tag`` names the variant and ``summary``, ``defaults`` and ``hub`` are the
+    variant's (its own summary; its defaults merged over the entry's); ``entry_summary`` keeps the
+    entry's. Never imports torch.
+    """
+    from zoo import recipes
+
     resolved = resolve(name)
     entry = resolved.entry
     plugin = host().plugins.get(entry.plugin)
-    out = entry.to_dict()
+    catalog = entry.to_dict()
+    out: dict[str, Any] = {"name": catalog.pop("name"), "tag": resolved.tag, **catalog}
+    if resolved.tag:
+        out["summary"] = recipes.summary_of(resolved)
+        out["entry_summary"] = entry.summary
+        out["defaults"] = resolved.defaults
+        out["hub"] = str(resolved.hub) if resolved.hub else None
     out["plugin_version"] = plugin.version if plugin else None
-    out["recipe"] = registry().recipe_target(entry.name) is not None
+    has_recipe = registry().recipe_target(entry.name) is not None
+    out["recipe"] = has_recipe
+    out["data_format"] = recipes.data_format(entry.name) if has_recipe else None
     out["target"] = entry.target if isinstance(entry.target, str) else _qualname(entry.target)
     return out
 
@@ -122,13 +137,25 @@ def load(
         **overrides: keyword arguments for the entry's factory, on top of its defaults;
             unknown ones raise :class:`zoo.InvalidArgumentsError`.
 
+    A model with weights (``local-dir:``, ``hf-hub:``, ``pretrained=True``) comes back in eval mode,
+    ready for inference (like ``from_pretrained`` in transformers): call ``model.train()`` to fine-tune
+    it. A model built without weights (``zoo.load("name")``) is in training mode, as torch builds it.
+
     Example: ``zoo.load("lamb", params=model.parameters(), lr=1e-3)``.
     """
     if name.startswith(SCHEMES):
         from zoo import checkpoint
 
         return checkpoint.load_checkpoint(name, device=device, dtype=dtype, **overrides)
-    resolved = resolve(name)
+    try:
+        resolved = resolve(name)
+    except UnknownEntryError as exc:
+        if "/" in name or name.startswith((".", "~")):
+            raise UnknownEntryError(
+                f"{exc} — {name!r} looks like a path: zoo.load takes entry names; load a checkpoint "
+                f"folder with zoo.load('local-dir:{name}')"
+            ) from None
+        raise
     if resolved.entry.kind != "model" and (pretrained or device is not None or dtype is not None):
         raise TypeError(f"pretrained, device and dtype apply to models; {name!r} is a {resolved.entry.kind}")
     if pretrained:

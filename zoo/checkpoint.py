@@ -311,7 +311,7 @@ def materialise(
 def load_dir(
     directory: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **overrides: Any
 ) -> Any:
-    """Load a checkpoint folder: look its architecture up, build, and assign the weights."""
+    """Load a checkpoint folder: look its architecture up, build, assign the weights; in eval mode."""
     from zoo import api
 
     directory = Path(directory).expanduser()
@@ -349,7 +349,7 @@ def _materialise_entry(
     check_arguments(f"model {entry.name!r} (plugin {entry.plugin!r})", factory, args)
     model = materialise(lambda: factory(**args), state, where, device=device, dtype=dtype)
     attach_config(model, ModelConfig(entry.name, args, resolved.tag))
-    return model
+    return model.eval()  # loaded weights are for inference, like transformers' from_pretrained
 
 
 def load_checkpoint(spec: str, *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
@@ -363,7 +363,7 @@ def load_checkpoint(spec: str, *, device: Any = None, dtype: Any = None, **overr
 
 
 def load_pretrained(resolved: Resolved, *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
-    """Build a registry model with its pinned Hub weights (``zoo.load(name, pretrained=True)``)."""
+    """A registry model with its pinned Hub weights (``zoo.load(name, pretrained=True)``), in eval mode."""
     from zoo import hub
 
     weights = resolved.hub

@@ -3,9 +3,11 @@
 ``--json`` output schemas are stable (docs/cli.md):
 
 - ``zoo list --json``: ``[{name, kind, plugin, article, summary, aliases, tags}]``
-- ``zoo info NAME --json``: the entry's catalog fields + ``plugin_version``, ``recipe``, ``target``
+- ``zoo info NAME --json``: the entry's catalog fields + ``tag``, ``plugin_version``, ``recipe``,
+  ``data_format``, ``target`` (for ``NAME.tag``: the variant's summary, defaults and hub, + ``entry_summary``)
 - ``zoo plugins --json``: ``[{name, distribution, version, hooks, entries, error}]``
-- ``zoo eval … --json``: ``{entry, checkpoint, metrics, reference, data}``
+- ``zoo train … --json``: the run's results record (``results.json``)
+- ``zoo eval … --json``: ``{entry, tag, name, checkpoint, metrics, reference, data, trained_on, warnings}``
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import argparse
 import json
 import re
 import sys
+import textwrap
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zoo import api
@@ -113,6 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from zoo import recipes
 
     out = args.out or f"runs/{args.name}"
+    human = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON record
     record = recipes.train(
         args.name,
         out,
@@ -124,24 +130,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         options=_key_values(args.option, "--option"),
         model_args=_key_values(args.set, "--set"),
     )
-    print(f"\n{record['entry']}: {record['summary']}  ({record['wall_time_s']} s)")
-    print(recipes.format_metrics(record["metrics"], record["reference"]))
+    print(f"\n{record['name']}: {record['summary']}  ({record['wall_time_s']} s)", file=human)
+    print(recipes.format_metrics(record["metrics"], record["reference"]), file=human)
     if record.get("notes"):
-        print(f"note: {record['notes']}")
-    print(f"\nsaved to {out} (config.json, model.safetensors, results.json, README.md)")
+        print(f"note: {record['notes']}", file=human)
+    print(f"\nsaved to {out} (config.json, model.safetensors, results.json, README.md)", file=human)
     if record.get("reload_identical"):
-        print(f'reloaded with zoo.load("local-dir:{out}"): outputs identical')
+        print(f'reloaded with zoo.load("local-dir:{out}"): outputs identical', file=human)
+    if args.json:
+        _print_json(record)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from zoo import recipes
 
-    report = recipes.evaluate(args.target, data=args.data, device=args.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the report's warnings are printed below, once, readably
+        report = recipes.evaluate(args.target, data=args.data, device=args.device)
+    for message in report["warnings"]:
+        print(f"zoo: WARNING: {message}", file=sys.stderr)
     if args.json:
         _print_json(report)
     else:
-        print(f"{report['entry']} ({report['checkpoint']}) on {report['data']}")
+        print(f"{report['name']} ({report['checkpoint']}) on {report['data']}")
         print(recipes.format_metrics(report["metrics"], report["reference"]))
     return 0
 
@@ -149,6 +161,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from zoo import hub
 
+    folder = Path(args.dir).expanduser()
+    if not folder.is_dir():
+        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
+        raise ZooError(
+            f"{args.dir} {what}: zoo push takes a checkpoint folder written by zoo train / zoo.save"
+        )
     oid = hub.push(
         args.dir,
         args.repo_id,
@@ -171,7 +189,40 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+DATA_HELP = (
+    "your data, in the format NAME's recipe states (a folder or a file: `zoo train NAME --help` or "
+    "`zoo info NAME` says which); default: the recipe's embedded data. Recorded in the run as an absolute "
+    "path, which `zoo eval RUN` scores again"
+)
+
+
+def train_epilog(name: str | None) -> str:
+    """The end of ``zoo train [NAME] --help``: NAME's recipe, its ``--data`` format and options."""
+    if not name:
+        return "`zoo train NAME --help` shows NAME's --data format, presets and options."
+    from zoo import recipes
+
+    try:
+        recipe = recipes.get_recipe(name)
+    except Exception as exc:  # a broken recipe must not take --help down
+        return f"{name}: {exc}"
+    options = getattr(recipe, "options", {}) or {}
+    parts = [
+        f"{name}: {recipe.summary}",
+        f"--data for {name}: {recipes.data_format(name, recipe)}",
+        "--option for {}: {}".format(name, ", ".join(f"{k}={v!r}" for k, v in options.items()) or "none"),
+    ]
+    return "\n".join(textwrap.fill(p, 100, subsequent_indent="  ") for p in parts)
+
+
+def _train_name(argv: Sequence[str]) -> str | None:
+    """NAME in ``zoo train NAME ... --help`` (None for anything else)."""
+    if len(argv) < 2 or argv[0] != "train" or not {"-h", "--help"} & set(argv):
+        return None
+    return next((a for a in argv[1:] if not a.startswith("-")), None)
+
+
+def build_parser(with_plugins: bool = True, train_name: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="kexue-zoo: the models of kexue.fm articles.")
     parser.add_argument("--version", action="version", version=f"kexue-zoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -193,9 +244,14 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 if any plugin failed")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("train", help="train an entry with its recipe, evaluate, save and verify the reload")
+    p = sub.add_parser(
+        "train",
+        help="train an entry with its recipe, evaluate, save and verify the reload",
+        epilog=train_epilog(train_name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("name")
-    p.add_argument("--data", help="a data file in the task's standard format (default: embedded data)")
+    p.add_argument("--data", metavar="PATH", help=DATA_HELP)
     p.add_argument("--out", help="checkpoint folder (default runs/NAME)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="cpu", help="size preset of the recipe (default: cpu)")
@@ -204,11 +260,16 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a model argument (repeatable), e.g. hidden=128"
     )
+    p.add_argument("--json", action="store_true", help="print the results record as JSON (text on stderr)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint folder, local-dir:, hf-hub: or pretrained entry")
     p.add_argument("target")
-    p.add_argument("--data")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="data to score (only its test split is read); default: the data the run was trained on",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -244,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Plugin commands are only collected when they may be wanted: `zoo list` stays fast, and
     # `zoo plugins` reports a plugin whose command hook fails.
     own = {"list", "info", "train", "eval", "push", "pull", "--version"}
-    parser = build_parser(with_plugins=not argv or argv[0] not in own)
+    parser = build_parser(with_plugins=not argv or argv[0] not in own, train_name=_train_name(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

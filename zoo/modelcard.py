@@ -15,9 +15,11 @@ LIBRARY_NAME = "kexue-zoo"
 def front_matter(config: ModelConfig, results: Mapping[str, Any] | None) -> dict[str, Any]:
     """The card's metadata: library_name, tags, article link and metrics of the run."""
     results = results or {}
+    variant = [name_of(config)] if config.tag else []
+    plugin = [results["plugin"]] if results.get("plugin") else []
     meta: dict[str, Any] = {
         "library_name": LIBRARY_NAME,
-        "tags": [LIBRARY_NAME, config.architecture, *([results["plugin"]] if results.get("plugin") else [])],
+        "tags": [LIBRARY_NAME, config.architecture, *variant, *plugin],
     }
     if results.get("article"):
         meta["article"] = results["article"]
@@ -27,11 +29,16 @@ def front_matter(config: ModelConfig, results: Mapping[str, Any] | None) -> dict
     return meta
 
 
+def name_of(config: ModelConfig) -> str:
+    """``architecture`` or ``architecture.tag`` (the variant the model was built as)."""
+    return f"{config.architecture}.{config.tag}" if config.tag else config.architecture
+
+
 def render(config: ModelConfig, results: Mapping[str, Any] | None = None) -> str:
     """Markdown text of the card for ``config`` and the run ``results`` (``results.json``)."""
     results = results or {}
     meta = yaml.safe_dump(front_matter(config, results), sort_keys=False, allow_unicode=True)
-    lines = ["---", meta.rstrip(), "---", "", f"# {config.architecture}", ""]
+    lines = ["---", meta.rstrip(), "---", "", f"# {name_of(config)}", ""]
     if results.get("summary"):
         lines += [str(results["summary"]), ""]
     if results.get("article"):
@@ -54,7 +61,9 @@ def render(config: ModelConfig, results: Mapping[str, Any] | None = None) -> str
         'model = zoo.load("hf-hub:ORG/REPO")  # or zoo.load("local-dir:PATH")',
         "```",
         "",
-        f"Architecture `{config.architecture}` with arguments `{dict(config.model_args)}`.",
+        f"Architecture `{config.architecture}`"
+        + (f" (variant `{config.tag}`)" if config.tag else "")
+        + f" with arguments `{dict(config.model_args)}`.",
         "",
     ]
     return "\n".join(lines)

@@ -173,7 +173,7 @@ class PluginHost:
 
     def _register_entries(self, plugin: object, info: PluginInfo) -> None:
         staged: list[Entry] = []
-        recipes: list[tuple[str, str, str | object]] = []
+        recipes: list[tuple[str, str, str | object, str | None]] = []
         try:
             for hook_name, kind in _REGISTER_HOOKS.items():
                 self._call(plugin, hook_name, register=Registrar(kind, info.name, staged))
@@ -189,9 +189,9 @@ class PluginHost:
                 info.entries.append(entry.name)
             except ZooError as exc:
                 errors.append(exc)
-        for model, plugin_name, target in recipes:
+        for model, plugin_name, target, data_format in recipes:
             try:
-                self.registry.add_recipe(model, plugin_name, target)
+                self.registry.add_recipe(model, plugin_name, target, data_format)
             except ZooError as exc:
                 errors.append(exc)
         if errors:

@@ -16,16 +16,19 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from zoo.building import config_of
-from zoo.errors import RecipeError
-from zoo.registry import import_target
+from zoo.errors import CheckpointError, RecipeError
+from zoo.registry import Resolved, import_target
 
 T = TypeVar("T")
+
+EMBEDDED = "embedded default"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,11 @@ class Recipe(Protocol):
     """The recipe interface. ``summary`` says which data and metric it uses.
 
     A recipe may also define ``options``, a mapping of option name to default value: ``zoo train
-    --option name=value`` may set only those, and ``TrainConfig.options`` holds them all.
+    --option name=value`` may set only those, and ``TrainConfig.options`` holds them all; and
+    ``data_format``, one line on what ``--data`` takes (a folder of which files, or a file of which
+    lines; ``summary`` stands in when it is missing). Pass the same text to the registration,
+    ``register(model, target, data_format=...)``, so that ``zoo info`` shows it without importing the recipe.
+    ``evaluate`` should read only the test split of ``data`` (``zoo eval --data`` may give only that).
     """
 
     summary: str
@@ -106,6 +113,45 @@ def get_recipe(name: str) -> Recipe:
     if not isinstance(recipe, Recipe):
         raise RecipeError(f"the recipe of {resolved.entry.name!r} lacks summary/train/evaluate ({target!r})")
     return recipe
+
+
+def data_format(name: str, recipe: Recipe | None = None) -> str | None:
+    """What ``--data`` takes for the recipe of ``name``: its registration's ``data_format``, else the
+    recipe's ``data_format`` or ``summary``. Without ``recipe``, a ``"module:attr"`` recipe is not
+    imported (``zoo info`` stays torch-free) and None is returned if the registration states nothing."""
+    from zoo import api
+
+    stated = api.registry().recipe_data_format(name)
+    if stated:
+        return stated
+    if recipe is None:
+        target = api.registry().recipe_target(name)
+        if target is None or isinstance(target, str):
+            return None
+        recipe = target  # type: ignore[assignment]
+    return getattr(recipe, "data_format", None) or getattr(recipe, "summary", None)
+
+
+def full_name(resolved: Resolved) -> str:
+    """``entry`` or ``entry.tag``."""
+    return f"{resolved.entry.name}.{resolved.tag}" if resolved.tag else resolved.entry.name
+
+
+def summary_of(resolved: Resolved) -> str:
+    """The tag's own summary for ``name.tag`` (when it has one), else the entry's."""
+    tag = resolved.tag_info
+    return tag.summary if tag and tag.summary else resolved.entry.summary
+
+
+def looks_like_path(target: str) -> bool:
+    """A CLI argument meant as a folder: it has a path separator, starts with ``.`` or ``~``."""
+    seps = tuple({"/", os.sep})
+    return any(s in target for s in seps) or target.startswith((".", "~"))
+
+
+def resolve_data(data: str | os.PathLike[str] | None) -> Path | None:
+    """A user's ``--data`` as an absolute path (recorded in the run, so ``zoo eval RUN`` finds it)."""
+    return Path(data).expanduser().resolve() if data else None
 
 
 def resolve_options(recipe: Recipe, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,7 +258,7 @@ def train(
     model_args = dict(model_args or {})
     seed_everything(seed)
     start = time.perf_counter()
-    path = Path(data) if data else None
+    path = resolve_data(data)
     config = TrainConfig(name, path, seed, preset, device, model_args, resolved_options)
     result = recipe.train(config)
     wall = time.perf_counter() - start
@@ -221,13 +267,14 @@ def train(
     record = {
         "entry": resolved.entry.name,
         "tag": resolved.tag,
+        "name": full_name(resolved),
         "plugin": resolved.entry.plugin,
         "article": resolved.entry.article,
-        "summary": resolved.entry.summary,
+        "summary": summary_of(resolved),
         "metrics": {k: float(v) for k, v in result.metrics.items()},
         "reference": {k: float(v) for k, v in result.reference.items()},
         "notes": result.notes,
-        "data": str(data) if data else "embedded default",
+        "data": str(path) if path else EMBEDDED,
         "preset": preset,
         "options": resolved_options,
         "model_args": dict(model_args),
@@ -255,38 +302,77 @@ def train(
 def evaluate(
     target: str, *, data: str | os.PathLike[str] | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
-    """Evaluate a checkpoint (folder, ``local-dir:``, ``hf-hub:``) or a model entry's pinned weights."""
-    from zoo import api, checkpoint
+    """Evaluate a checkpoint (folder, ``local-dir:``, ``hf-hub:``) or a model entry's pinned weights.
 
-    if Path(target).is_dir():
+    Without ``data``, a run trained on a user's data (``results.json`` records its absolute path) is
+    scored on that data again; if that path does not exist here (a pulled checkpoint, another machine),
+    the embedded default data is scored instead and a warning says so (also in the report's ``warnings``).
+    """
+    from zoo import api, checkpoint, hub
+
+    if not target.startswith(api.SCHEMES) and looks_like_path(target):
+        folder = Path(target).expanduser()
+        if not folder.is_dir():
+            what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
+            raise CheckpointError(
+                f"{target} {what}: expected a checkpoint folder written by zoo train / zoo.save "
+                "(or give local-dir:PATH, hf-hub:ORG/REPO[@REV] or an entry name)"
+            )
+        target = f"local-dir:{folder}"
+    elif Path(target).is_dir():
         target = f"local-dir:{target}"
     if target.startswith(api.SCHEMES):
-        model = api.load(target, device=device)
-        name = model.zoo_config.architecture
+        scheme, _, rest = target.partition(":")
+        directory = Path(rest).expanduser() if scheme == "local-dir" else hub.download(rest)
+        model = api.load(f"local-dir:{directory}", device=device)
+        resolved = api.resolve(model.zoo_config.architecture)
+        resolved = Resolved(resolved.entry, model.zoo_config.tag if model.zoo_config.tag else None)
     else:
         resolved = api.resolve(target)
-        name = resolved.entry.name
         if resolved.hub is None:
             raise RecipeError(
                 f"{target!r} has no pretrained weights to evaluate: train it first "
                 f"(zoo train {target} --out DIR) and evaluate DIR"
             )
+        directory = hub.download(str(resolved.hub))
         model = api.load(target, pretrained=True, device=device)
-    recipe = get_recipe(name)
+    run = _read_results(directory / checkpoint.RESULTS_NAME)
+    trained_on = run.get("data") if isinstance(run.get("data"), str) else None
+    found: list[str] = []
+    path = resolve_data(data)
+    if path is None and trained_on and trained_on != EMBEDDED:
+        if Path(trained_on).expanduser().exists():
+            path = Path(trained_on).expanduser()
+        else:
+            found.append(
+                f"the run was trained on {trained_on}, which does not exist here: scoring the EMBEDDED "
+                "default data instead, so the metrics are not comparable with the run's; pass --data PATH "
+                "to score your copy of the training data"
+            )
+            warnings.warn(found[-1], UserWarning, stacklevel=2)
+    recipe = get_recipe(resolved.entry.name)
     model.eval()
-    metrics = recipe.evaluate(model, Path(data) if data else None, device)
-    reference: dict[str, float] = {}
-    if target.startswith("local-dir:"):
-        saved = Path(target.partition(":")[2]) / checkpoint.RESULTS_NAME
-        if saved.is_file():
-            reference = json.loads(saved.read_text()).get("reference", {})
+    metrics = recipe.evaluate(model, path, device)
+    reference = run.get("reference") or {}
     return {
-        "entry": name,
+        "entry": resolved.entry.name,
+        "tag": resolved.tag,
+        "name": full_name(resolved),
         "checkpoint": target,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "reference": reference,
-        "data": str(data) if data else "embedded default",
+        "data": str(path) if path else EMBEDDED,
+        "trained_on": trained_on,
+        "warnings": found,
     }
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def format_metrics(metrics: Mapping[str, float], reference: Mapping[str, float]) -> str:

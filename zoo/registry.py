@@ -240,16 +240,20 @@ class Registrar:
 
 
 class RecipeRegistrar:
-    """The ``register`` callback of ``zoo_register_recipes``: ``register(model_name, target)``."""
+    """The ``register`` of ``zoo_register_recipes``: ``register(model_name, target, *, data_format=None)``.
 
-    def __init__(self, plugin: str, sink: list[tuple[str, str, str | object]]) -> None:
+    ``data_format`` says what ``zoo train NAME --data`` takes; given here, ``zoo info`` shows it without
+    importing the recipe (and torch).
+    """
+
+    def __init__(self, plugin: str, sink: list[tuple[str, str, str | object, str | None]]) -> None:
         self.plugin, self._sink = plugin, sink
 
-    def __call__(self, model: str, target: str | object) -> None:
+    def __call__(self, model: str, target: str | object, *, data_format: str | None = None) -> None:
         check_name(model, "model name")
         if isinstance(target, str) and ":" not in target:
             raise RegistrationError(f"recipe for {model!r}: target {target!r} must be 'module:attribute'")
-        self._sink.append((model, self.plugin, target))
+        self._sink.append((model, self.plugin, target, data_format))
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
         self._recipes: dict[str, tuple[str, str | object]] = {}
+        self._data_formats: dict[str, str] = {}
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and (name in self._entries or name in self._aliases)
@@ -311,7 +316,9 @@ class Registry:
         for alias in entry.aliases:
             self._aliases[alias] = entry.name
 
-    def add_recipe(self, model: str, plugin: str, target: str | object) -> None:
+    def add_recipe(
+        self, model: str, plugin: str, target: str | object, data_format: str | None = None
+    ) -> None:
         entry = self._owner(model)
         if entry is None or entry.kind != "model":
             raise UnknownEntryError(f"plugin {plugin!r} registers a recipe for {model!r}, which is no model")
@@ -321,6 +328,12 @@ class Registry:
                 f"plugin {plugin!r} registers a recipe for {entry.name!r}, which plugin {other!r} already has"
             )
         self._recipes[entry.name] = (plugin, target)
+        if data_format:
+            self._data_formats[entry.name] = str(data_format)
+
+    def recipe_data_format(self, name: str) -> str | None:
+        """The ``--data`` format a model entry's recipe registration states, or None."""
+        return self._data_formats.get(self.resolve(name).entry.name)
 
     def recipe_target(self, name: str) -> str | object | None:
         """The registered recipe target of a model entry, or None."""

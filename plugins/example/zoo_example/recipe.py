@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from zoo_example import DATA_FORMAT
 from zoo_example.data import read_csv, two_spirals
 
 PRESETS = {
@@ -23,6 +24,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 class SpiralRecipe:
     summary = "two spirals (2000 generated points; --data takes a CSV x1,x2,label); metric: accuracy"
+    data_format = DATA_FORMAT
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
         if config.preset not in PRESETS:

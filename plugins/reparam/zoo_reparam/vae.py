@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+import zoo
 from zoo_reparam.gumbel import one_hot_like
 
 __all__ = ["CategoricalVAE", "ConvCategoricalVAE", "MLPCategoricalVAE"]
@@ -51,9 +52,10 @@ class CategoricalVAE(nn.Module):
         log_q = torch.log_softmax(logits, -1)
         return (log_q.exp() * log_q).sum((-1, -2)) + self.latents * math.log(self.classes)
 
-    @torch.no_grad()
+    @zoo.inference
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images ``(n, 784)`` of pixel probabilities, decoded from codes drawn from the prior."""
+        """``n`` images ``(n, 784)`` of pixel probabilities, decoded from codes drawn from the prior
+        (eval mode, no grad; the model's mode is restored)."""
         device = next(self.parameters()).device
         index = torch.randint(self.classes, (n, self.latents), generator=generator, device=device)
         like = torch.empty(n, self.latents, self.classes, device=device)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,9 +82,9 @@ def test_binary_eval_samples_return_the_logit_of_the_mean_probability():
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="classes must be >= 1"):
+    with pytest.raises(ValueError, match=r"classes \(1 = binary with one logit\) must be an integer >= 1"):
         VIBClassifier(nn.Identity(), 4, 0)
-    with pytest.raises(ValueError, match="beta weighs the KL term"):
+    with pytest.raises(ValueError, match=r"beta \(the weight of the KL term\) must be a finite .*>= 0"):
         VIBClassifier(nn.Identity(), 4, 2, beta=-1)
     with pytest.raises(zoo.InvalidArgumentsError, match="laten"):
         zoo.load("vib-mnist", laten=3)
@@ -152,3 +154,29 @@ def test_text_cnn_defaults_follow_the_author():
     for layer in (model.encoder.conv, model.bottleneck.mean, model.head):
         fan_in, fan_out = layer.weight[0].numel(), layer.weight.shape[0] * layer.weight[0, 0].numel()
         assert layer.bias.eq(0).all() and layer.weight.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5
+
+
+@pytest.mark.parametrize(
+    ("entry", "args", "message"),
+    [
+        ("vib-textcnn", {"beta": math.nan}, r"beta .* must be a finite number >= 0\.0; got nan"),
+        ("vib-mnist", {"beta": math.inf}, r"beta .* must be a finite number >= 0\.0; got inf"),
+        ("vib-textcnn", {"latent": 0}, r"latent .*None = the baseline.* must be an integer >= 1; got 0"),
+        ("vib-mnist", {"latent": -5}, r"latent .* must be an integer >= 1; got -5"),
+        ("vib-mnist", {"latent": 2.5}, r"latent .* must be an integer >= 1; got 2\.5"),
+        ("vib-mnist", {"hidden": []}, r"hidden must be a non-empty list"),
+        ("vib-mnist", {"eval_samples": -1}, r"eval_samples .* must be an integer >= 0"),
+        ("vib-textcnn", {"vocab_size": 2}, r"vocab_size .* must be an integer >= 3"),
+        ("vib-layer", {"in_features": 8, "latent": 0}, r"latent .* must be an integer >= 1; got 0"),
+        ("gaussian-vae", {"latent": 0}, r"latent must be an integer >= 1; got 0"),
+    ],
+)
+def test_silent_nonsense_is_refused_with_the_argument_and_range(entry, args, message):
+    """Issue 11: beta=nan trained NaNs, latent=0 silently built the baseline, latent=-5 a raw torch error."""
+    with pytest.raises(ValueError, match=message):
+        zoo.load(entry, **args)
+
+
+def test_latent_none_is_still_the_baseline():
+    assert zoo.load("vib-textcnn", latent=None).bottleneck is None
+    assert zoo.load("vib-textcnn.baseline").bottleneck is None

