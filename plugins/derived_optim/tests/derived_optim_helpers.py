@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -37,3 +39,19 @@ def assert_same_params(a: torch.nn.Module, b: torch.nn.Module, atol: float = 1e-
     for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
         diff = (p - q).abs().max().item()
         assert diff <= atol, f"{name}: max |difference| {diff:.3g} > {atol:g}"
+
+
+def assert_same_tree(a: Any, b: Any, where: str = "") -> None:
+    """Bit-exact equality of nested state dicts (tensors with torch.equal)."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            assert_same_tree(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_tree(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"

@@ -1,5 +1,6 @@
 import os
 import socket
+import warnings
 
 import pytest
 import torch
@@ -121,6 +122,7 @@ def test_bad_steps():
 def _ddp_worker(rank: int, world: int, port: int, path: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
+    warnings.filterwarnings("error", message="GradientAccumulation")  # no false zero_grad warning under DDP
     torch.set_default_dtype(torch.float64)
     model = make_model()
     ddp = torch.nn.parallel.DistributedDataParallel(model)
@@ -155,3 +157,60 @@ def test_two_process_ddp_with_accumulation_equals_one_big_batch(tmp_path):
         opt.step()
     for name, value in ref.state_dict().items():
         torch.testing.assert_close(got[name], value, atol=1e-10, rtol=0)
+
+
+# -- the zero_grad rule: model.zero_grad() inside a cycle drops what was collected ------------------
+def test_model_zero_grad_inside_a_cycle_warns_once():
+    model = make_model()
+    opt = GradientAccumulation(torch.optim.SGD(model.parameters(), lr=0.1), steps=3)
+    data = batches(6)
+    with pytest.warns(UserWarning, match=r"collected in this cycle are gone.*model\.zero_grad\(\)"):
+        for x, y in data[:3]:
+            model.zero_grad()  # wrong: clears the accumulator
+            loss_of(model, x, y).backward()
+            opt.step()
+    # what the warning is about: the update used the last micro-batch only
+    ref = make_model()
+    loss_of(ref, *data[2]).backward()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.sub_(0.1 * p.grad / 3)
+    assert_same_params(model, ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x, y in data[3:]:  # the same mistake again: warned once only
+            model.zero_grad()
+            loss_of(model, x, y).backward()
+            opt.step()
+
+
+def test_model_zero_grad_is_caught_by_scaler_step_inside_the_cycle():
+    model = make_model()
+    opt = GradientAccumulation(torch.optim.SGD(model.parameters(), lr=0.1), steps=3)
+    scaler = torch.amp.GradScaler("cpu")
+    with pytest.warns(UserWarning, match="are gone"):
+        for x, y in batches(2):
+            model.zero_grad()
+            scaler.scale(loss_of(model, x, y)).backward()
+            opt.scaler_step(scaler)  # both calls collect; the second sees the first's gradients gone
+
+
+@pytest.mark.parametrize("zero_first", [False, True])
+def test_the_usual_loops_and_a_resume_mid_cycle_do_not_warn(zero_first):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        accumulated_run(INNER["adam"], batches(2 * K), zero_first)
+        model = make_model()
+        opt = GradientAccumulation(torch.optim.Adam(model.parameters(), lr=1e-2), steps=K)
+        data = batches(K + 2)
+        for x, y in data[: K + 1]:
+            loss_of(model, x, y).backward()
+            opt.step()
+            opt.zero_grad()
+        saved = opt.state_dict()
+        fresh = make_model()
+        fresh.load_state_dict(model.state_dict())
+        opt2 = GradientAccumulation(torch.optim.Adam(fresh.parameters(), lr=1e-2), steps=K)
+        opt2.load_state_dict(saved)
+        loss_of(fresh, *data[-1]).backward()
+        opt2.step()

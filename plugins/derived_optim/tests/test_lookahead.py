@@ -41,7 +41,7 @@ def test_sync_every_k_updates_by_hand():
 
 def test_bad_options():
     opt = torch.optim.SGD(make_model().parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"alpha must be a number in \[0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"alpha .* must be a finite number in \(0, 1\]"):
         Lookahead(opt, alpha=1.5)
     with pytest.raises(ValueError, match=r"k .* must be an integer >= 1"):
         Lookahead(opt, k=0)

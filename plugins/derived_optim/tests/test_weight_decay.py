@@ -56,7 +56,7 @@ def test_excluded_parameters_behave_like_plain_adam():
 
 def test_bad_input():
     m = make_model()
-    with pytest.raises(ValueError, match="rate must be >= 0"):
+    with pytest.raises(ValueError, match=r"rate .* must be a finite number >= 0"):
         WeightDecay(torch.optim.Adam(m.parameters()), rate=-1)
     with pytest.raises(TypeError, match=r"wraps a torch.optim.Optimizer, got Sequential"):
         WeightDecay(m)

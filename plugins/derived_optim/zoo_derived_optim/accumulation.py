@@ -12,12 +12,21 @@ both usual loops work (``zero_grad`` before ``backward``, or after ``step``).
         opt.zero_grad()
 
 With AMP, call ``opt.scaler_step(scaler)`` instead of ``scaler.step(opt); scaler.update()``:
-the scale then changes only between cycles, and an inf/NaN anywhere in a cycle skips it whole.
+the scale then changes only between cycles, and an inf/NaN anywhere in a cycle skips it whole
+(no wrapper of the stack acts on a skipped cycle: parameters and every state stay as they were).
+
+The zero_grad rule: inside a cycle clear gradients only through this optimizer (``opt.zero_grad()``,
+a no-op until the cycle ends), never ``model.zero_grad()`` or the inner optimizer's: those drop the
+micro-batches collected so far. When ``p.grad`` was set to None and rebuilt in between (torch's default
+``set_to_none=True``), the next ``step()`` warns once; ``zero_grad(set_to_none=False)`` cannot be told
+from a second ``backward()`` and goes unnoticed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +41,10 @@ class GradientAccumulation(DerivedOptimizer):
 
     Exactly equal to one step on the concatenated batch (parameters and inner state: Adam's step
     count advances once per cycle) when each micro-loss is a mean over equal-size micro-batches.
+
+    Inside a cycle ``p.grad`` is the accumulator: clear it only with ``opt.zero_grad()`` (a no-op until
+    the cycle ends), never with ``model.zero_grad()``, which drops the micro-batches collected so far
+    (warned once at the next ``step()`` when it set the grads to None, torch's default).
     """
 
     _handles_amp = True
@@ -42,6 +55,10 @@ class GradientAccumulation(DerivedOptimizer):
         super().__init__(optimizer)
         self.steps = steps
         self.micro_step = 0  # micro-batches collected in the current cycle
+        # (param, weak reference to its grad) when the last micro-batch was counted: a grad object that
+        # changed since means the accumulator was cleared (model.zero_grad() inside the cycle)
+        self._held: list[tuple[torch.Tensor, weakref.ref[torch.Tensor]]] = []
+        self._warned_lost = False
 
     def options(self) -> dict[str, object]:
         return {"steps": self.steps}
@@ -61,14 +78,37 @@ class GradientAccumulation(DerivedOptimizer):
         """Count a micro-batch without updating (used by ``scaler_step`` inside a cycle)."""
         if self.will_update:
             raise RuntimeError("collect() at the end of a cycle: call step() instead")
+        self._check_held()
         self.micro_step += 1
+        self._hold()
         self.last_step_updated = False
 
     def skip_cycle(self) -> None:
         """Drop the current cycle (e.g. an inf under AMP): clear gradients, restart counting."""
         self.micro_step = 0
+        self._held = []
         self.last_step_updated = False
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _hold(self) -> None:
+        """Remember which gradient tensors hold the cycle so far (weakly: no memory is kept alive)."""
+        self._held = [(p, weakref.ref(p.grad)) for _, _, p in self.named_params() if p.grad is not None]
+
+    def _check_held(self) -> None:
+        """Warn once if a gradient collected earlier in this cycle is gone (cleared from outside)."""
+        if not self.micro_step or self._warned_lost:
+            return
+        lost = sum(ref() is not p.grad for p, ref in self._held)
+        if lost:
+            self._warned_lost = True
+            warnings.warn(
+                f"GradientAccumulation: the gradients of {self.micro_step} micro-batch(es) collected in this "
+                f"cycle are gone ({lost} parameter(s) have a new or no .grad): something cleared them "
+                "inside the cycle, e.g. model.zero_grad(). Inside a cycle clear gradients only with "
+                "opt.zero_grad() (a no-op until the cycle ends). Warned once.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     @torch.no_grad()
     def step(self, closure: Closure = None) -> float | None:
@@ -77,6 +117,7 @@ class GradientAccumulation(DerivedOptimizer):
             with torch.enable_grad():
                 loss = closure()
         scale = getattr(self, "grad_scale", None)
+        self._check_held()
         if not self.will_update:
             if scale is not None:
                 raise RuntimeError(
@@ -84,8 +125,10 @@ class GradientAccumulation(DerivedOptimizer):
                     "change: call opt.scaler_step(scaler) instead of scaler.step(opt); scaler.update()"
                 )
             self.micro_step += 1
+            self._hold()
             self.last_step_updated = False
             return loss
+        self._held = []
         grads = [p.grad for _, _, p in self.named_params() if p.grad is not None]
         found_inf = getattr(self, "found_inf", None)
         if found_inf is not None and bool(found_inf.item()):
@@ -119,6 +162,11 @@ class GradientAccumulation(DerivedOptimizer):
             with no_sync():
                 yield
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_held"] = []  # weak references do not pickle; a copy has no history to check against
+        return state
+
     def extra_state(self) -> dict[str, Any]:
         """The micro-step and, inside a cycle, the gradients collected so far (they live in ``p.grad``)."""
         grads: dict[int, torch.Tensor] = {}
@@ -133,3 +181,6 @@ class GradientAccumulation(DerivedOptimizer):
         for index, grad in (extra.get("accumulated_grads") or {}).items():
             p = params[int(index)]
             p.grad = grad.to(device=p.device, dtype=p.dtype)
+        self._held = []
+        if self.micro_step:
+            self._hold()

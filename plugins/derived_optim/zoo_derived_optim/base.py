@@ -1,8 +1,10 @@
 """The base of every derived optimizer: a real ``torch.optim.Optimizer`` wrapping another one.
 
-A wrapper shares the inner optimizer's ``param_groups`` list (so LR schedulers, ``zero_grad``
-and ``add_param_group`` act on both) and keeps its own per-parameter state in ``self.state``
-(never mixed into the inner state, whose emptiness torch optimizers use to initialise).
+A wrapper's ``param_groups`` IS the innermost optimizer's list, read through on every access (so LR
+schedulers, manual ``group["lr"]`` edits, ``zero_grad`` and ``add_param_group`` act on the whole stack,
+also after ``load_state_dict()``, which makes torch optimizers replace their list). A wrapper keeps its
+own per-parameter state in ``self.state`` (never mixed into the inner state, whose emptiness torch
+optimizers use to initialise).
 ``state_dict()`` nests the inner one: ``{"inner": …, "derived": {"state": {index: …}, "extra": …}}``
 with parameters keyed by their index in ``param_groups``, so it reloads into fresh objects and
 across devices.
@@ -17,6 +19,8 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+
+from zoo.checks import check_number
 
 Closure = Callable[[], float] | None
 
@@ -39,16 +43,29 @@ class DerivedOptimizer(Optimizer):
         kinds = [type(o) for o in walk(optimizer)]
         if type(self) in kinds:
             raise ValueError(f"the stack already contains a {type(self).__name__}; use it once")
-        self._ready = False
-        super().__init__(optimizer.param_groups, optimizer.defaults)
+        self._ready = False  # Optimizer.__init__ must neither add nor replace the shared groups
         self.optimizer = optimizer
-        self.param_groups = optimizer.param_groups  # the same list: one set of groups for the whole stack
+        super().__init__(optimizer.param_groups, optimizer.defaults)
         self._ready = True
         self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
         self.last_step_updated = False
         self._pattern_hits: dict[int, bool] = {}  # id(param) → its name matches this wrapper's patterns
 
     # -- the stack ---------------------------------------------------------------------------
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The innermost optimizer's list itself: one set of groups for the whole stack.
+
+        Read through (not a copy kept at construction): ``torch.optim.Optimizer.load_state_dict``
+        replaces the list of the optimizer it loads, and the wrappers must keep seeing it.
+        """
+        return self.optimizer.param_groups
+
+    @param_groups.setter
+    def param_groups(self, groups: list[dict[str, Any]]) -> None:
+        if self.__dict__.get("_ready"):  # Optimizer.__init__ sets [] before the stack is wired: ignored
+            self.optimizer.param_groups = groups
+
     @property
     def base(self) -> Optimizer:
         """The innermost (plain torch) optimizer."""
@@ -67,6 +84,15 @@ class DerivedOptimizer(Optimizer):
                     delattr(self.optimizer, attr)
         self.last_step_updated = getattr(self.optimizer, "last_step_updated", True)
         return loss
+
+    def _amp_skips(self) -> bool:
+        """Whether a GradScaler found an inf/NaN for this step: the stack skips it whole.
+
+        ``found_inf`` is only set when the stack holds a :class:`GradientAccumulation` (which then skips
+        the cycle): a wrapper that acts BEFORE its inner step (e.g. weight decay in place) must not.
+        """
+        found_inf = getattr(self, "found_inf", None)
+        return found_inf is not None and bool(found_inf.item())
 
     @property
     def _step_supports_amp_scaling(self) -> bool:
@@ -93,13 +119,21 @@ class DerivedOptimizer(Optimizer):
             self.optimizer.add_param_group(param_group)
 
     def scaler_step(self, scaler: torch.amp.GradScaler) -> None:
-        """With AMP, call this instead of ``scaler.step(opt); scaler.update()`` (see accumulation)."""
+        """With AMP, call this instead of ``scaler.step(opt); scaler.update()``.
+
+        Inside an accumulation cycle it only counts the micro-batch (the scale must not change within
+        a cycle); at the end of a cycle, or at every call without accumulation, it steps through the
+        scaler. An inf/NaN skips the whole cycle: no wrapper acts, and ``last_step_updated`` is False on
+        every level, so counters of real updates (``PiecewiseLinearLR``) do not advance either.
+        """
         from zoo_derived_optim.accumulation import GradientAccumulation
 
-        acc = next((o for o in walk(self) if isinstance(o, GradientAccumulation)), None)
+        wrappers = [o for o in walk(self) if isinstance(o, DerivedOptimizer)]
+        for o in wrappers:  # a step that runs sets them again; one the scaler skips leaves them False
+            o.last_step_updated = False
+        acc = next((o for o in wrappers if isinstance(o, GradientAccumulation)), None)
         if acc is not None and not acc.will_update:
             acc.collect()
-            self.last_step_updated = False
             return
         scaler.step(self)
         scaler.update()
@@ -161,6 +195,13 @@ class DerivedOptimizer(Optimizer):
                              if torch.is_tensor(v) else v for k, v in saved.items()}  # fmt: skip
         self.load_extra_state(derived.get("extra", {}))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything (torch's keeps only defaults, state and groups, losing the wrapped optimizer), so
+        ``copy.deepcopy`` and pickling give a working stack."""
+        state = self.__dict__.copy()
+        state["_pattern_hits"] = {}  # keyed by id(param): the copy's parameters are new objects
+        return state
+
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         inner = "\n".join("  " + line for line in repr(self.optimizer).splitlines())
@@ -185,6 +226,10 @@ def compile_patterns(patterns: str | Sequence[str] | None, what: str) -> list[re
         return []
     if isinstance(patterns, str):
         patterns = [patterns]
+    patterns = list(patterns) if isinstance(patterns, Sequence | set) else [patterns]
+    bad = [p for p in patterns if not isinstance(p, str)]
+    if bad:
+        raise ValueError(f'{what} takes regular expressions (strings), e.g. ["embed"]; got {bad[0]!r}')
     try:
         return [re.compile(p) for p in patterns]
     except re.error as exc:
@@ -227,6 +272,5 @@ def value_free(optimizer: Optimizer) -> bool:
 
 
 def check_fraction(value: float, name: str, low: float = 0.0, high: float = 1.0) -> float:
-    if not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
+    """``value`` as a float if it is a finite number in ``[low, high]`` (not a bool), else a ValueError."""
+    return check_number(value, name, low=low, high=high)

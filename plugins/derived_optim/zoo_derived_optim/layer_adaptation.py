@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch.optim import Optimizer
 
+from zoo.checks import check_number
 from zoo_derived_optim.base import Closure, DerivedOptimizer, compile_patterns
 
 
@@ -34,8 +36,7 @@ class LayerAdaptation(DerivedOptimizer):
     def __init__(
         self, optimizer: Optimizer, exclude: str | Sequence[str] | None = None, min_lr: float = 1e-7
     ) -> None:
-        if not min_lr > 0:
-            raise ValueError(f"min_lr must be > 0, got {min_lr!r}")
+        min_lr = check_number(min_lr, "min_lr (floor of the lr in the trust ratio)", low=0, low_open=True)
         super().__init__(optimizer)
         self.exclude = compile_patterns(exclude, "exclude")
         self.min_lr = float(min_lr)
@@ -43,6 +44,13 @@ class LayerAdaptation(DerivedOptimizer):
 
     def options(self) -> dict[str, object]:
         return {"exclude": [p.pattern for p in self.exclude], "min_lr": self.min_lr}
+
+    def _buffer(self, p: torch.Tensor) -> torch.Tensor:
+        """The reused snapshot buffer of ``p`` (made again if ``p`` changed shape, dtype or device)."""
+        buf = self._old.get(p)
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+            buf = self._old[p] = torch.empty_like(p, memory_format=torch.preserve_format)
+        return buf
 
     @torch.no_grad()
     def step(self, closure: Closure = None) -> float | None:
@@ -53,24 +61,24 @@ class LayerAdaptation(DerivedOptimizer):
             for group, name, p in self.named_params()
             if p.grad is not None and not self.name_matches(p, name, self.exclude, "exclude")
         ]
-        olds = []
-        for _, p in chosen:
-            buf = self._old.get(p)
-            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
-                buf = self._old[p] = torch.empty_like(p, memory_format=torch.preserve_format)
-            olds.append(buf)
-        params = [p for _, p in chosen]
-        old_sqs = [_sq_norm(p) for p in params]
-        if chosen:
-            torch._foreach_copy_(olds, params)
+        olds = [self._buffer(p) for _, p in chosen]
+        old_sqs = []
+        # tensor by tensor (no foreach): the copy is still in cache when its norm reads it
+        for (_, p), old in zip(chosen, olds, strict=True):
+            old.copy_(p)
+            old_sqs.append(_sq_norm(old))
         loss = self._inner_step(closure)
         if not self.last_step_updated:
             return loss
-        if chosen:
-            torch._foreach_sub_(olds, params)  # the buffers now hold p_old − p_new = −Δ, in place
         for (group, p), minus_delta, old_sq in zip(chosen, olds, old_sqs, strict=True):
             lr = max(float(group["lr"]), self.min_lr)
+            minus_delta.sub_(p)  # the buffer now holds p_old − p_new = −Δ, in place
             delta_sq = _sq_norm(minus_delta)
-            ratio = torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
-            p.addcmul_(minus_delta, (1.0 - ratio).to(p.dtype))  # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
+            if p.device.type == "cpu":  # reading a CPU scalar costs no sync: plain-float ratio and alpha
+                o, d = float(old_sq), float(delta_sq)
+                ratio = lr * math.sqrt(o / d) if o > 0 and d > 0 else 1.0
+                p.add_(minus_delta, alpha=1.0 - ratio)  # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
+            else:  # on an accelerator: no host sync, the ratio stays a tensor
+                ratio_t = torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
+                p.addcmul_(minus_delta, (1.0 - ratio_t).to(p.dtype))
         return loss

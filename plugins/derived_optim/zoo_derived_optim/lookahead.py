@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from zoo_derived_optim.base import Closure, DerivedOptimizer, check_fraction
+from zoo.checks import check_number
+from zoo_derived_optim.base import Closure, DerivedOptimizer
 
 
 class Lookahead(DerivedOptimizer):
@@ -23,7 +24,8 @@ class Lookahead(DerivedOptimizer):
             raise ValueError(f"k (inner steps per sync) must be an integer >= 1, got {k!r}")
         super().__init__(optimizer)
         self.k = k
-        self.alpha = check_fraction(alpha, "alpha")
+        self.alpha = check_number(alpha, "alpha (slow step size; 0 never moves the weights)", low=0, high=1,
+                                  low_open=True)  # fmt: skip
         self.phase = 0  # real inner updates since the last sync
 
     def options(self) -> dict[str, object]:
@@ -42,8 +44,9 @@ class Lookahead(DerivedOptimizer):
         if self.phase >= self.k:
             self.phase = 0
             slow = [self.state[p]["slow"] for p in params]
-            torch._foreach_lerp_(slow, params, self.alpha)
-            torch._foreach_copy_(params, slow)
+            # θ ← θ + (1 − α)(φ − θ) = φ + α(θ − φ), then φ ← θ: the copy reads the freshly written θ
+            torch._foreach_lerp_(params, slow, 1.0 - self.alpha)
+            torch._foreach_copy_(slow, params)
         return loss
 
     def extra_state(self) -> dict[str, Any]:
