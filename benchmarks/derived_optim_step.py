@@ -1,32 +1,41 @@
-"""Step time of the article-7094 derived optimizers around a foreach Adam, vs the bare foreach Adam.
+"""Step time of the article-7094 derived optimizers around torch's fused Adam, vs the bare fused Adam.
 
     python benchmarks/derived_optim_step.py [--repeat 9] [--steps 20] [--warmup 20] [--sparsity 0.9]
+        [--threads 2] [--out docs/results/derived_optim_step.json]
 
 Model: 4 x nn.Linear(1600, 1600), float32, CPU (10.25M parameters). Every candidate owns a copy of the
-same weights and fixed random gradients, set once (step time only: no forward/backward). Compared:
+same weights and fixed random gradients, set once (step time only: no forward/backward). The wrappers are
+built as the registry entries build them (``zoo_derived_optim.stack``'s factories: the inner Adam gets
+torch's fastest implementation, fused on CPU). Compared:
 
-  adam                      torch.optim.Adam(foreach=True): the baseline (ratio 1)
-  adam (sparse grads)       the same on the row-sparse gradients the lazy candidate gets (a reference)
-  adam fused (torch, ref.)  torch.optim.Adam(fused=True), a reference: not a wrapper's inner here
-  adamw (torch, ref.)       torch.optim.AdamW(weight_decay=0.01, foreach=True)
-  weight_decay              WeightDecay(adam, 0.01), i.e. AdamW          (goal <= 1.05x)
-  accumulation k=4          GradientAccumulation(adam, 4): per micro-step, and per update (goal <= 1.05x)
-  lookahead k=5             Lookahead(adam, k=5, alpha=0.5)             (goal <= 1.05x)
-  lamb stack                stack("layer_adaptation+weight_decay+adam")  (goal <= 1.25x)
-  lazy (params)             LazyOptimization(adam, include the 4 weights) (goal <= 1.3x); its gradients
-                            have --sparsity (90%) of the weight rows zeroed, the rows an embedding batch
-                            leaves untouched (same rows every step)
-  ema                       EMA(adam, 0.999)                            (no goal)
-  po lookahead k=5          pytorch_optimizer.Lookahead around the same foreach Adam (ours must be faster)
-  po lamb                   pytorch_optimizer.Lamb(weight_decay=0.01, foreach=True) (ours must be faster)
+  adam fused                 torch.optim.Adam(fused=True): the baseline (ratio 1)
+  adamw fused                torch.optim.AdamW(weight_decay=0.01, fused=True): weight decay's baseline
+  adam fused (sparse grads)  the same Adam on the row-sparse gradients the lazy candidate gets
+  adam foreach (ref.)        torch.optim.Adam(foreach=True), a reference (the previous baseline)
+  adamw foreach (ref.)       torch.optim.AdamW(weight_decay=0.01, foreach=True), a reference
+  weight_decay               weight-decay entry, rate 0.01, i.e. AdamW   (goal <= 1.1x adamw fused)
+  accumulation k=4           gradient-accumulation entry, steps=4: per micro-step, and per update
+                             (goal <= 1.05x adam fused per update)
+  lookahead k=5              lookahead entry, k=5, alpha=0.5              (goal <= 1.2x adam fused)
+  lamb stack                 lamb entry, weight_decay 0.01, eps 1e-6      (goal <= 2.0x adam fused, and
+                             <= 0.35x pytorch-optimizer's Lamb)
+  lamb stack (foreach inner, ref.)  the same with fused=False, foreach=True (what the entry gave before)
+  lazy (params)              lazy-optimization entry, include the 4 weights; its gradients have --sparsity
+                             (90%) of the weight rows zeroed, the rows an embedding batch leaves untouched
+                             (same rows every step)       (goal <= 1.5x adam fused on the same gradients)
+  ema                        ema entry, momentum 0.999                    (goal <= 1.3x adam fused)
+  po lookahead k=5           pytorch_optimizer.Lookahead around the same fused Adam
+  po lamb                    pytorch_optimizer.Lamb(weight_decay=0.01, foreach=True), its fastest path
 
-One measurement is the mean time of ``--steps`` consecutive ``step()`` calls, a multiple of 20, so it
-spans whole cycles of both Lookahead (k=5: its sync step counts) and accumulation (k=4: its update
-counts). Candidates take turns within each repetition (order rotated every repetition) so drift hits
-all alike; ``ms/step`` is the median over ``--repeat`` repetitions of each mean, ``ratio`` divides it by
-adam's, ``paired`` is the median of the per-repetition ratios (robust to slow drift). GradientAccumulation
-rescales ``p.grad`` in place by 1/k at each update (p.grad is its accumulator), so its gradients are
-restored after each update, outside the timed region. Prints a table, then one JSON object last.
+The pytorch-optimizer rows are skipped, with a message, when the package (PyPI ``pytorch-optimizer``) is
+not installed. One measurement is the mean time of ``--steps`` consecutive ``step()`` calls, a multiple of
+20, so it spans whole cycles of both Lookahead (k=5: its sync step counts) and accumulation (k=4: its
+update counts). Candidates take turns within each repetition (order rotated every repetition) so drift
+hits all alike; ``ms/step`` is the median over ``--repeat`` repetitions of each mean, ``ratio`` divides it
+by fused Adam's, ``paired`` is the median of the per-repetition ratios (robust to slow drift). A goal is
+judged on the paired ratio against its own baseline. GradientAccumulation rescales ``p.grad`` in place by
+1/k at each update (p.grad is its accumulator), so its gradients are restored after each update, outside
+the timed region. Prints a table, then one JSON object last.
 """
 
 from __future__ import annotations
@@ -40,44 +49,45 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytorch_optimizer
 import torch
 from torch import nn
 from torch.optim import Adam, AdamW, Optimizer
-from zoo_derived_optim.accumulation import GradientAccumulation
-from zoo_derived_optim.ema import EMA
-from zoo_derived_optim.lazy import LazyOptimization
-from zoo_derived_optim.lookahead import Lookahead
-from zoo_derived_optim.stack import stack
-from zoo_derived_optim.weight_decay import WeightDecay
+from zoo_derived_optim import stack as entries
 
 from zoo import recipes
 
+try:
+    import pytorch_optimizer
+except ImportError:  # the comparison rows are skipped
+    pytorch_optimizer = None
+
 WIDTH, LAYERS, LR, DECAY, ACC_K = 1600, 4, 1e-3, 0.01, 4
 CYCLE = 20  # lcm of Lookahead's k=5 and accumulation's k=4
+BASELINE = "adam fused"
 PER_UPDATE = "accumulation k=4, per update"
+# goal row -> (its baseline row, the most its time may be, as a multiple of the baseline's)
 GOALS = {
-    "weight_decay": 1.05,
-    PER_UPDATE: 1.05,
-    "lookahead k=5": 1.05,
-    "lamb stack": 1.25,
-    "lazy (params)": 1.3,
+    "weight_decay": ("adamw fused", 1.1),
+    PER_UPDATE: (BASELINE, 1.05),
+    "lookahead k=5": (BASELINE, 1.2),
+    "ema": (BASELINE, 1.3),
+    "lamb stack": (BASELINE, 2.0),
+    "lamb stack vs po lamb": ("po lamb", 0.35),
+    "lazy (params)": ("adam fused (sparse grads)", 1.5),
 }
 VERSUS = {"lookahead": ("lookahead k=5", "po lookahead k=5"), "lamb": ("lamb stack", "po lamb")}
 
 Named = list[tuple[str, nn.Parameter]]
 Tensors = dict[str, torch.Tensor]
+INNER = {"lr": LR}  # the inner Adam's options (its implementation: the entries' default)
 
 
-def adam(params: Named) -> Adam:
-    return Adam(params, lr=LR, foreach=True)
+def adam_fused(params: Named) -> Adam:
+    return Adam(params, lr=LR, fused=True)
 
 
-def lamb_stack(params: Named) -> Optimizer:
-    adam_options = {"lr": LR, "eps": 1e-6, "foreach": True}  # LAMB's eps, as pytorch_optimizer's
-    return stack(
-        params, "layer_adaptation+weight_decay+adam", adam=adam_options, weight_decay={"rate": DECAY}
-    )
+def lamb_stack(params: Named, **impl: bool) -> Optimizer:
+    return entries.lamb(params, lr=LR, weight_decay=DECAY, **impl)  # eps 1e-6, as pytorch_optimizer's
 
 
 def po_lamb(params: Named) -> Optimizer:
@@ -139,18 +149,34 @@ def fixed_tensors(sparsity: float) -> tuple[Tensors, Tensors, Tensors]:
 
 
 def candidates() -> list[Candidate]:
-    return [
-        Candidate("adam", adam),
-        Candidate("adam (sparse grads)", adam, sparse=True),
-        Candidate("adam fused (torch, ref.)", lambda ps: Adam(ps, lr=LR, fused=True)),
-        Candidate("adamw (torch, ref.)", lambda ps: AdamW(ps, lr=LR, weight_decay=DECAY, foreach=True)),
-        Candidate("weight_decay", lambda ps: WeightDecay(adam(ps), DECAY)),
-        Candidate("accumulation k=4", lambda ps: GradientAccumulation(adam(ps), ACC_K), period=ACC_K),
-        Candidate("lookahead k=5", lambda ps: Lookahead(adam(ps), k=5, alpha=0.5)),
+    ours = [
+        Candidate(BASELINE, adam_fused),
+        Candidate("adamw fused", lambda ps: AdamW(ps, lr=LR, weight_decay=DECAY, fused=True)),
+        Candidate("adam fused (sparse grads)", adam_fused, sparse=True),
+        Candidate("adam foreach (ref.)", lambda ps: Adam(ps, lr=LR, foreach=True)),
+        Candidate("adamw foreach (ref.)", lambda ps: AdamW(ps, lr=LR, weight_decay=DECAY, foreach=True)),
+        Candidate("weight_decay", lambda ps: entries.weight_decay(ps, inner_options=INNER, rate=DECAY)),
+        Candidate(
+            "accumulation k=4",
+            lambda ps: entries.gradient_accumulation(ps, inner_options=INNER, steps=ACC_K),
+            period=ACC_K,
+        ),
+        Candidate("lookahead k=5", lambda ps: entries.lookahead(ps, inner_options=INNER, k=5, alpha=0.5)),
         Candidate("lamb stack", lamb_stack),
-        Candidate("lazy (params)", lambda ps: LazyOptimization(adam(ps), include=[r"weight$"]), sparse=True),
-        Candidate("ema", lambda ps: EMA(adam(ps), 0.999)),
-        Candidate("po lookahead k=5", lambda ps: pytorch_optimizer.Lookahead(adam(ps), k=5, alpha=0.5)),
+        Candidate("lamb stack (foreach inner, ref.)", lambda ps: lamb_stack(ps, fused=False, foreach=True)),
+        Candidate(
+            "lazy (params)",
+            lambda ps: entries.lazy(ps, inner_options=INNER, include=[r"weight$"]),
+            sparse=True,
+        ),
+        Candidate("ema", lambda ps: entries.ema(ps, inner_options=INNER, momentum=0.999)),
+    ]
+    if pytorch_optimizer is None:
+        print("pytorch-optimizer is not installed (pip install pytorch-optimizer): its rows are skipped")
+        return ours
+    return [
+        *ours,
+        Candidate("po lookahead k=5", lambda ps: pytorch_optimizer.Lookahead(adam_fused(ps), k=5, alpha=0.5)),
         Candidate("po lamb", po_lamb),
     ]
 
@@ -171,7 +197,9 @@ def main() -> None:
     parser.add_argument(
         "--sparsity", type=float, default=0.9, help="share of weight-gradient rows zeroed (lazy)"
     )
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (the issue: 2)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.steps <= 0 or args.steps % CYCLE or args.warmup % CYCLE or args.repeat < 1:
         parser.error(f"--steps (> 0) and --warmup must be multiples of {CYCLE}; --repeat >= 1")
 
@@ -179,7 +207,8 @@ def main() -> None:
     cands = candidates()
     for c in cands:
         c.setup(weights, sparse if c.sparse else dense)
-        c.run(args.warmup)
+        if args.warmup:
+            c.run(args.warmup)
     n_params = sum(w.numel() for w in weights.values())
     print(
         f"{n_params / 1e6:.2f}M parameters (float32, CPU), torch {torch.__version__}, "
@@ -196,45 +225,54 @@ def main() -> None:
     series = {c.name: c.times for c in cands}
     series[PER_UPDATE] = [ACC_K * t for t in series["accumulation k=4"]]
     ms = {name: 1e3 * statistics.median(ts) for name, ts in series.items()}
-    ratio = {name: t / ms["adam"] for name, t in ms.items()}
-    adam_ts = series["adam"]
-    paired = {
-        n: statistics.median(t / a for t, a in zip(ts, adam_ts, strict=True)) for n, ts in series.items()
-    }
-    versus = {what: ms[ours] / ms[theirs] for what, (ours, theirs) in VERSUS.items()}
-    lazy_same_grads = ms["lazy (params)"] / ms["adam (sparse grads)"]
 
-    print(f"\n{'optimizer':30s} {'ms/step':>8s} {'ratio':>7s} {'paired':>7s}  goal")
+    def paired(name: str, base: str) -> float:
+        return statistics.median(t / b for t, b in zip(series[name], series[base], strict=True))
+
+    ratio = {name: t / ms[BASELINE] for name, t in ms.items()}
+    paired_ratio = {name: paired(name, BASELINE) for name in series}
+    goals = {}
+    for goal, (base, most) in GOALS.items():
+        row = goal.removesuffix(" vs po lamb")
+        if base in series:
+            r = paired(row, base)
+            goals[goal] = {"versus": base, "max_ratio": most, "paired_ratio": round(r, 4), "met": r <= most}
+    versus = {what: ms[a] / ms[b] for what, (a, b) in VERSUS.items() if b in ms}
+
+    print(f"\n{'optimizer':34s} {'ms/step':>8s} {'ratio':>7s} {'paired':>7s}")
     for name in series:
-        goal = GOALS.get(name)
-        verdict = f"<= {goal:.2f}x: {'met' if ratio[name] <= goal else 'MISSED'}" if goal else ""
-        print(f"{name:30s} {ms[name]:8.2f} {ratio[name]:6.3f}x {paired[name]:6.3f}x  {verdict}".rstrip())
-    print("(the per-update row is ms per update = 4 step() calls)\n")
+        print(f"{name:34s} {ms[name]:8.2f} {ratio[name]:6.3f}x {paired_ratio[name]:6.3f}x")
+    print(f"(ratios against {BASELINE}; the per-update row is ms per update = 4 step() calls)\n")
+    for goal, g in goals.items():
+        verdict = "met" if g["met"] else "MISSED"
+        print(
+            f"goal {goal:28s} {g['paired_ratio']:6.3f}x {g['versus']:26s} <= {g['max_ratio']:.2f}x: {verdict}"
+        )
     for what, r in versus.items():
         print(f"{what}: ours / pytorch_optimizer = {r:.3f} ({judge(r)})")
-    print(f"lazy (params) / adam on the same row-sparse gradients = {lazy_same_grads:.3f}")
     print(f"timed section {elapsed:.0f} s")
 
     result = {
         "benchmark": "derived_optim_step",
+        "command": "python benchmarks/derived_optim_step.py --out docs/results/derived_optim_step.json",
         "model": f"{LAYERS} x nn.Linear({WIDTH}, {WIDTH}), float32, CPU, {n_params} parameters",
+        "baseline": "torch.optim.Adam(fused=True)",
         "repeat": args.repeat,
         "steps_per_measurement": args.steps,
         "warmup_steps": args.warmup,
         "lazy_row_sparsity": args.sparsity,
         "ms_per_step": {k: round(v, 3) for k, v in ms.items()},
         "ratio_vs_adam": {k: round(v, 4) for k, v in ratio.items()},
-        "paired_ratio_vs_adam": {k: round(v, 4) for k, v in paired.items()},
-        "goals": {
-            k: {"max_ratio": g, "ratio": round(ratio[k], 4), "met": ratio[k] <= g} for k, g in GOALS.items()
-        },
+        "paired_ratio_vs_adam": {k: round(v, 4) for k, v in paired_ratio.items()},
+        "goals": goals,
         "ours_vs_pytorch_optimizer": {
             k: {"ratio": round(v, 4), "verdict": judge(v)} for k, v in versus.items()
         },
-        "lazy_vs_adam_on_same_sparse_grads": round(lazy_same_grads, 4),
         "machine": recipes.machine(),
         "torch": torch.__version__,
-        "pytorch_optimizer": importlib.metadata.version("pytorch_optimizer"),
+        "pytorch_optimizer": None
+        if pytorch_optimizer is None
+        else importlib.metadata.version("pytorch_optimizer"),
     }
     print(json.dumps(result))
     if args.out:

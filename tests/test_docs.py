@@ -59,6 +59,11 @@ def test_the_7094_page_quotes_its_results_files():
     bench = json.loads((ROOT / "docs" / "results" / "derived_optim_step.json").read_text())
     for name, ratio in bench["ratio_vs_adam"].items():
         assert f"{ratio:.2f}×" in page, f"step benchmark ratio of {name!r} ({ratio:.2f}) is not on the page"
+    for name, goal in bench["goals"].items():  # each against its own baseline, with its verdict
+        row = f"| {name} | {goal['versus']} | ≤ {goal['max_ratio']:.2f}× | {goal['paired_ratio']:.2f}× |"
+        assert row in page, f"goal row {row!r} is not on the page"
+        verdict = "met" if goal["met"] else "**missed**"
+        assert f"{row} {verdict} |" in page, f"goal {name!r} must say {verdict}"
     lazy = json.loads((ROOT / "docs" / "results" / "lazy_adam_sentiment.json").read_text())
     for run, best in lazy["best"].items():
         assert f"{100 * best['val_accuracy']:.2f}%" in page, f"best accuracy of {run!r} is not on the page"
