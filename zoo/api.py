@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 import threading
 from typing import Any
 
@@ -54,12 +55,23 @@ def list_entries(
     return registry().filter(kind=kind, plugin=plugin, pattern=pattern)
 
 
+def looks_like_path(name: str) -> bool:
+    """Meant as a folder, not an entry name: it has a path separator, or starts with ``.`` or ``~``."""
+    return any(sep in name for sep in {"/", os.sep}) or name.startswith((".", "~"))
+
+
 def resolve(name: str) -> Resolved:
-    """Resolve a name, alias or ``name.tag``; unknown names get suggestions and install hints."""
+    """Resolve a name, alias or ``name.tag``; unknown names get suggestions and install hints, and a
+    path given where a name belongs is told where paths go."""
     reg = registry()
     try:
         return reg.resolve(name)
     except UnknownEntryError as exc:
+        if looks_like_path(name):
+            raise UnknownEntryError(
+                f"{name!r} looks like a path, not an entry name (`zoo list` shows the names); a checkpoint "
+                f"folder loads with zoo.load('local-dir:{name}') and evaluates with `zoo eval {name}`"
+            ) from None
         hint = missing_plugin_hint(name)
         if hint:
             raise UnknownEntryError(hint) from None
@@ -147,15 +159,7 @@ def load(
         from zoo import checkpoint
 
         return checkpoint.load_checkpoint(name, device=device, dtype=dtype, **overrides)
-    try:
-        resolved = resolve(name)
-    except UnknownEntryError as exc:
-        if "/" in name or name.startswith((".", "~")):
-            raise UnknownEntryError(
-                f"{exc} — {name!r} looks like a path: zoo.load takes entry names; load a checkpoint "
-                f"folder with zoo.load('local-dir:{name}')"
-            ) from None
-        raise
+    resolved = resolve(name)
     if resolved.entry.kind != "model" and (pretrained or device is not None or dtype is not None):
         raise TypeError(f"pretrained, device and dtype apply to models; {name!r} is a {resolved.entry.kind}")
     if pretrained:

