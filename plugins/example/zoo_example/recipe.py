@@ -17,6 +17,23 @@ PRESETS = {
 }
 
 
+TEST_SEED = 10_000  # the embedded test spirals: the same for every run, and never a training seed's points
+SPLIT_SEED = 0  # the shuffle that holds out 20% of a user's CSV: the same in training and in evaluation
+
+
+def split_csv(path: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``(train, held_out)`` of a CSV: 80% / 20% of its rows after a fixed shuffle."""
+    x, y = read_csv(path)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    cut = int(0.8 * len(x))
+    return (x[perm[:cut]], y[perm[:cut]]), (x[perm[cut:]], y[perm[cut:]])
+
+
+def test_set(data: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What training reports and ``zoo eval`` scores: the CSV's held-out 20%, or 1000 test spirals."""
+    return split_csv(data)[1] if data is not None else two_spirals(1000, seed=TEST_SEED)
+
+
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return (model(x).argmax(-1) == y).float().mean().item()
@@ -31,13 +48,10 @@ class SpiralRecipe:
             raise zoo.RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
         p = PRESETS[config.preset]
         if config.data is not None:
-            x, y = read_csv(config.data)
-            perm = torch.randperm(len(x))
-            cut = int(0.8 * len(x))
-            (x_tr, y_tr), (x_te, y_te) = (x[perm[:cut]], y[perm[:cut]]), (x[perm[cut:]], y[perm[cut:]])
+            x_tr, y_tr = split_csv(config.data)[0]
         else:
             x_tr, y_tr = two_spirals(p["n_train"], seed=config.seed)
-            x_te, y_te = two_spirals(1000, seed=config.seed + 1)
+        x_te, y_te = test_set(config.data)
         model = zoo.load(config.name, **config.model_args).to(config.device)
         # Plugins use each other through the registry, never by importing each other.
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -60,5 +74,5 @@ class SpiralRecipe:
         )
 
     def evaluate(self, model: torch.nn.Module, data: Path | None, device: str = "cpu") -> dict[str, float]:
-        x, y = read_csv(data) if data is not None else two_spirals(1000, seed=1)
+        x, y = test_set(data)
         return {"accuracy": accuracy(model, x.to(device), y.to(device))}
