@@ -33,9 +33,11 @@ not installed. One measurement is the mean time of ``--steps`` consecutive ``ste
 update counts). Candidates take turns within each repetition (order rotated every repetition) so drift
 hits all alike; ``ms/step`` is the median over ``--repeat`` repetitions of each mean, ``ratio`` divides it
 by fused Adam's, ``paired`` is the median of the per-repetition ratios (robust to slow drift). A goal is
-judged on the paired ratio against its own baseline. GradientAccumulation rescales ``p.grad`` in place by
-1/k at each update (p.grad is its accumulator), so its gradients are restored after each update, outside
-the timed region. Prints a table, then one JSON object last.
+judged on the paired ratio against its own baseline. At each update GradientAccumulation's fused inner Adam
+divides ``p.grad`` (its accumulator) by k in place, so the gradients are restored after each update,
+outside the timed region. The 1-minute load average before and after the timed section is recorded (the
+machine may be shared: run it when the load is below the thread count). Prints a table, then one JSON
+object last.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -215,12 +218,14 @@ def main() -> None:
         f"{torch.get_num_threads()} threads; {args.repeat} repetitions x {args.steps} steps per candidate"
     )
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     for rep in range(args.repeat):
         shift = rep % len(cands)
         for c in cands[shift:] + cands[:shift]:
             c.times.append(c.run(args.steps))
     elapsed = time.perf_counter() - started
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
 
     series = {c.name: c.times for c in cands}
     series[PER_UPDATE] = [ACC_K * t for t in series["accumulation k=4"]]
@@ -250,7 +255,9 @@ def main() -> None:
         )
     for what, r in versus.items():
         print(f"{what}: ours / pytorch_optimizer = {r:.3f} ({judge(r)})")
-    print(f"timed section {elapsed:.0f} s")
+    print(
+        f"timed section {elapsed:.0f} s; 1-minute load average {load['before']} before, {load['after']} after"
+    )
 
     result = {
         "benchmark": "derived_optim_step",
@@ -269,6 +276,7 @@ def main() -> None:
             k: {"ratio": round(v, 4), "verdict": judge(v)} for k, v in versus.items()
         },
         "machine": recipes.machine(),
+        "load_average_1min": load,
         "torch": torch.__version__,
         "pytorch_optimizer": None
         if pytorch_optimizer is None

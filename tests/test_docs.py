@@ -64,6 +64,16 @@ def test_the_7094_page_quotes_its_results_files():
         assert row in page, f"goal row {row!r} is not on the page"
         verdict = "met" if goal["met"] else "**missed**"
         assert f"{row} {verdict} |" in page, f"goal {name!r} must say {verdict}"
+    for what, versus in bench["ours_vs_pytorch_optimizer"].items():
+        quoted = f"{versus['ratio']:.3f} ({versus['verdict']})"
+        assert quoted in " ".join(page.split()), (
+            f"ours vs pytorch-optimizer's {what} ({quoted}) is not on the page"
+        )
+    summary = (ROOT / "docs" / "benchmarks.md").read_text().split("## Derived optimizers (article 7094)")[1]
+    summary = summary.split("\n## ")[0]
+    for name, goal in bench["goals"].items():  # the benchmarks page's paragraph quotes the same run
+        assert f"{goal['paired_ratio']:.2f}×" in summary, f"benchmarks.md lacks goal {name!r}"
+        assert ("met" if goal["met"] else "missed") in summary
     lazy = json.loads((ROOT / "docs" / "results" / "lazy_adam_sentiment.json").read_text())
     for run, best in lazy["best"].items():
         assert f"{100 * best['val_accuracy']:.2f}%" in page, f"best accuracy of {run!r} is not on the page"

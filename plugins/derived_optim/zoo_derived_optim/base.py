@@ -200,6 +200,8 @@ class DerivedOptimizer(Optimizer):
         ``copy.deepcopy`` and pickling give a working stack."""
         state = self.__dict__.copy()
         state["_pattern_hits"] = {}  # keyed by id(param): the copy's parameters are new objects
+        if "_buffers" in state:
+            state["_buffers"] = {}  # scratch space (see buffer_for), made again at the next step
         return state
 
     def __repr__(self) -> str:
@@ -218,6 +220,36 @@ def walk(optimizer: Optimizer) -> Iterator[Optimizer]:
         if not isinstance(optimizer, DerivedOptimizer):
             return
         optimizer = optimizer.optimizer
+
+
+def buffer_for(
+    buffers: dict[torch.Tensor, torch.Tensor], p: torch.Tensor, zeros: bool = False
+) -> torch.Tensor:
+    """A reused scratch tensor like ``p`` from ``buffers``, made again (empty, or zero with ``zeros``) when
+    there is none or p's shape, dtype or device changed."""
+    buf = buffers.get(p)
+    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+        make = torch.zeros_like if zeros else torch.empty_like
+        buf = buffers[p] = make(p, memory_format=torch.preserve_format)
+    return buf
+
+
+def step_on_buffers(optimizer: Optimizer, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """``optimizer.step()`` with each ``(p, buffer)``'s buffer standing in for p's data.
+
+    The optimizer (its state keyed by p, its gradient p.grad) updates the buffer in place; p keeps its
+    values and storage. With a :func:`value_free` optimizer and zeroed buffers, the buffers end holding
+    the step Δ itself, which spares the snapshot of the weights and the subtraction ``p_new − p_old``.
+    """
+    swapped: list[tuple[torch.Tensor, torch.Tensor]] = []
+    try:
+        for p, buf in pairs:
+            swapped.append((p, p.data))
+            p.data = buf
+        optimizer.step()
+    finally:
+        for p, data in swapped:
+            p.data = data
 
 
 def compile_patterns(patterns: str | Sequence[str] | None, what: str) -> list[re.Pattern[str]]:
