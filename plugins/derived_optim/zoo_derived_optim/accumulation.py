@@ -15,6 +15,10 @@ With AMP, call ``opt.scaler_step(scaler)`` instead of ``scaler.step(opt); scaler
 the scale then changes only between cycles, and an inf/NaN anywhere in a cycle skips it whole
 (no wrapper of the stack acts on a skipped cycle: parameters and every state stay as they were).
 
+At each update the summed gradients are divided by ``k`` (and GradScaler's scale): in place before the inner
+step, or, around a fused torch Adam/AdamW/SGD/Adagrad, inside its kernel (passed as its ``grad_scale``),
+which saves a pass over all gradients. Either way ``p.grad`` is not the summed gradient after an update.
+
 The zero_grad rule: inside a cycle clear gradients only through this optimizer (``opt.zero_grad()``,
 a no-op until the cycle ends), never ``model.zero_grad()`` or the inner optimizer's: those drop the
 micro-batches collected so far. When ``p.grad`` was set to None and rebuilt in between (torch's default
@@ -34,6 +38,9 @@ import torch
 from torch.optim import Optimizer
 
 from zoo_derived_optim.base import Closure, DerivedOptimizer, value_free
+
+# torch optimizers whose fused step divides the gradients by ``grad_scale`` inside its kernel
+_UNSCALE_INSIDE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
 
 
 class GradientAccumulation(DerivedOptimizer):
@@ -98,7 +105,11 @@ class GradientAccumulation(DerivedOptimizer):
         """Warn once if a gradient collected earlier in this cycle is gone (cleared from outside)."""
         if not self.micro_step or self._warned_lost:
             return
-        lost = sum(ref() is not p.grad for p, ref in self._held)
+        # A new .grad that autograd built from the old one (backward(create_graph=True) accumulates out of
+        # place: the new tensor has a grad_fn) still holds the cycle; None or a fresh leaf does not.
+        lost = sum(
+            ref() is not p.grad and (p.grad is None or p.grad.grad_fn is None) for p, ref in self._held
+        )
         if lost:
             self._warned_lost = True
             warnings.warn(
@@ -134,19 +145,50 @@ class GradientAccumulation(DerivedOptimizer):
         if found_inf is not None and bool(found_inf.item()):
             self.skip_cycle()
             return loss
-        factor = 1.0 / self.steps
-        if scale is not None:
-            factor = factor / float(scale.item())
-        if factor != 1.0:
-            dense = [g for g in grads if not g.is_sparse]
-            torch._foreach_mul_(dense, factor)
-            for g in grads:
-                if g.is_sparse:
-                    g.mul_(factor)
-        self.optimizer.step()  # unscaled here: grad_scale / found_inf are not passed on
+        divisor = self.steps * (1.0 if scale is None else float(scale.item()))
+        if divisor != 1.0 and self._unscales_inside(grads):
+            self._step_dividing_inside(grads[0].device, divisor)
+        else:
+            if divisor != 1.0:
+                factor = 1.0 / divisor
+                dense = [g for g in grads if not g.is_sparse]
+                if dense:  # every gradient may be sparse (nn.Embedding(sparse=True) alone)
+                    torch._foreach_mul_(dense, factor)
+                for g in grads:
+                    if g.is_sparse:
+                        g.mul_(factor)
+            self.optimizer.step()  # unscaled here: grad_scale / found_inf are not passed on
         self.micro_step = 0
         self.last_step_updated = getattr(self.optimizer, "last_step_updated", True)
         return loss
+
+    def _unscales_inside(self, grads: list[torch.Tensor]) -> bool:
+        """Whether the inner optimizer can divide the gradients by ``k·scale`` in its own pass.
+
+        True for a torch Adam/AdamW/SGD/Adagrad whose every group is fused (their fused step takes a
+        GradScaler's ``grad_scale``; the group flag, not ``_step_supports_amp_scaling``, which a copy of
+        the optimizer loses) when every gradient is dense and on one device: the kernel then divides
+        each gradient as it reads it, which saves the separate read-write pass over all gradients.
+        """
+        inner = self.optimizer
+        if type(inner) not in _UNSCALE_INSIDE or not all(g.get("fused") for g in inner.param_groups):
+            return False
+        return bool(grads) and all(not g.is_sparse and g.device == grads[0].device for g in grads)
+
+    def _step_dividing_inside(self, device: torch.device, divisor: float) -> None:
+        """Step the inner (fused) optimizer with ``grad_scale = k·scale``: it uses ``g / (k·scale)``.
+
+        The mean of the micro-batch gradients, divided once (the separate pass multiplies by a rounded
+        reciprocal; the two agree bit for bit when ``k·scale`` is a power of two). torch's CPU kernel
+        writes the divided gradients back into ``p.grad``; the next ``zero_grad()`` clears them. No
+        ``found_inf``: an inf was dealt with above (the cycle was skipped).
+        """
+        inner = self.optimizer
+        inner.grad_scale = torch.tensor(divisor, dtype=torch.float32, device=device)
+        try:
+            inner.step()
+        finally:
+            del inner.grad_scale
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if self.micro_step == 0:  # between cycles only: inside one, gradients are the accumulator

@@ -34,6 +34,18 @@ class WeightDecay(DerivedOptimizer):
         super().__init__(optimizer)
         self.rate = rate
         self.exclude = compile_patterns(exclude, "exclude")
+        self._folded: list[tuple[dict[str, Any], dict[str, Any]]] = []  # during a step: see _fold_into_adam
+        optimizer.register_state_dict_post_hook(self._unfolded_state_dict)
+
+    def _unfolded_state_dict(self, optimizer: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """A state_dict of the inner optimizer taken DURING a step (a step hook, a closure) records its
+        groups' own weight-decay flags, not the rate folded in for that step (else a resume decays twice)."""
+        if self._folded:
+            index = {id(group): i for i, group in enumerate(optimizer.param_groups)}
+            for group, saved in self._folded:
+                if id(group) in index:
+                    state_dict["param_groups"][index[id(group)]].update(saved)
+        return state_dict
 
     def options(self) -> dict[str, object]:
         return {"rate": self.rate, "exclude": [p.pattern for p in self.exclude]}
@@ -79,14 +91,15 @@ class WeightDecay(DerivedOptimizer):
         if not self.will_update or self._amp_skips():  # an inf under AMP skips the cycle: no decay either
             return self._inner_step(closure)
         if value_free(self.optimizer):
-            folded = self._fold_into_adam()
-            for ps, factor in self._decayed(skip={id(group) for group, _ in folded}):
+            self._folded = self._fold_into_adam()
+            for ps, factor in self._decayed(skip={id(group) for group, _ in self._folded}):
                 torch._foreach_mul_(ps, 1.0 - factor)
             try:
                 return self._inner_step(closure)
             finally:
-                for group, saved in folded:
+                for group, saved in self._folded:
                     group.update(saved)
+                self._folded = []
         groups = self._decayed()
         old = [(ps, torch._foreach_mul(ps, factor)) for ps, factor in groups]
         loss = self._inner_step(closure)
