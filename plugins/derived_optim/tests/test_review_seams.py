@@ -24,9 +24,11 @@ def test_a_checkpoint_taken_inside_the_step_resumes_with_one_decay():
     p = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
     opt = make(p)
     saved: dict[str, dict] = {}
-    handle = register_optimizer_step_post_hook(
-        lambda o, args, kwargs: saved.setdefault("sd", copy.deepcopy(opt.state_dict()))
-    )
+
+    def checkpoint_after_any_step(optimizer, args, kwargs) -> None:  # the first one is the inner Adam's
+        saved.setdefault("sd", copy.deepcopy(opt.state_dict()))
+
+    handle = register_optimizer_step_post_hook(checkpoint_after_any_step)
     try:
         p.grad = torch.zeros_like(p)
         opt.step()
