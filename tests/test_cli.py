@@ -85,7 +85,17 @@ def test_train_with_a_data_file_and_bad_data(capsys, tmp_path, monkeypatch):
     assert code == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
+    code, _, err = run(capsys, "eval", str(tmp_path / "r"), "--data", str(bad))
+    assert (
+        code == 1
+        and "zoo: error: ValueError:" in err
+        and "expected a CSV header with columns x1,x2,label" in err
+    )
+    assert "(run with --debug for the traceback)" in err and "Traceback" not in err
     with pytest.raises(ValueError, match="expected a CSV header with columns x1,x2,label"):
+        main(["--debug", "eval", str(tmp_path / "r"), "--data", str(bad)])
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    with pytest.raises(ValueError, match="expected a CSV header"):
         main(["eval", str(tmp_path / "r"), "--data", str(bad)])
 
 
@@ -223,3 +233,125 @@ def test_plugins_add_commands_and_a_broken_one_does_not_take_the_cli_down(capsys
     errors = {r["name"]: r["error"] for r in json.loads(out)}
     assert errors["greeter"] is None
     assert errors["broken"] == "zoo_register_commands failed: RuntimeError: bad command"
+
+
+# -- issue 12 item 10: every failure is `zoo: error: …` naming the input, exit 1, no traceback -----------
+
+
+def assert_clean_error(code: int, err: str, *names: str) -> None:
+    assert code == 1 and err.startswith("zoo: error: "), err
+    assert "Traceback" not in err
+    for name in names:
+        assert name in err, (name, err)
+
+
+@pytest.fixture
+def mlp_checkpoint(tmp_path):
+    folder = tmp_path / "ck"
+    zoo.save(zoo.load("example-mlp", hidden=8, depth=1), folder)
+    return folder
+
+
+def edit_config(folder, **changes):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("hidden", [-3, "wide", [1, 2]])
+def test_model_args_the_factory_rejects_are_a_checkpoint_error(capsys, mlp_checkpoint, hidden):
+    edit_config(mlp_checkpoint, model_args={"hidden": hidden, "depth": 1})
+    code, _, err = run(capsys, "eval", str(mlp_checkpoint))
+    assert_clean_error(code, err, str(mlp_checkpoint))
+
+
+@pytest.mark.parametrize("hidden", [-3, "wide", [1, 2]])
+def test_python_load_of_rejected_model_args_names_the_checkpoint(mlp_checkpoint, hidden):
+    """zoo.load in Python, not only the CLI: a CheckpointError naming the folder and the entry."""
+    edit_config(mlp_checkpoint, model_args={"hidden": hidden, "depth": 1})
+    with pytest.raises(zoo.CheckpointError, match=r"model 'example-mlp' rejects the model_args") as info:
+        zoo.load(f"local-dir:{mlp_checkpoint}")
+    assert str(mlp_checkpoint) in str(info.value)
+
+
+def test_a_deeply_nested_config_is_a_checkpoint_error(capsys, mlp_checkpoint):
+    deep = "[" * 100_000 + "]" * 100_000
+    (mlp_checkpoint / "config.json").write_text(
+        '{"architecture": "example-mlp", "model_args": {"hidden": ' + deep + "}}"
+    )
+    code, _, err = run(capsys, "eval", str(mlp_checkpoint))
+    assert_clean_error(code, err, str(mlp_checkpoint))
+
+
+@pytest.mark.parametrize("weight_map", [["model.safetensors"], "model.safetensors", {"w": 3}, 7])
+def test_an_index_with_a_weight_map_of_the_wrong_type_is_a_checkpoint_error(
+    capsys, mlp_checkpoint, weight_map
+):
+    (mlp_checkpoint / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    code, _, err = run(capsys, "eval", str(mlp_checkpoint))
+    assert_clean_error(code, err, str(mlp_checkpoint))
+
+
+@pytest.mark.parametrize("repo_id", ["bad//id", "org/re..po", "a" * 200 + "/x"])
+def test_repo_ids_the_hub_rejects_are_a_hub_error(capsys, hub_env, mlp_checkpoint, tmp_path, repo_id):
+    assert_clean_error(*run(capsys, "push", str(mlp_checkpoint), repo_id)[::2], repo_id)
+    assert_clean_error(*run(capsys, "pull", repo_id, str(tmp_path / "p"))[::2], repo_id)
+    assert_clean_error(*run(capsys, "eval", f"hf-hub:{repo_id}")[::2], repo_id)
+
+
+def test_push_with_a_bad_token_offline_or_without_a_folder(
+    capsys, hub_server, monkeypatch, tmp_path, mlp_checkpoint
+):
+    from zoo.testing import apply_hub_env, set_hub_offline
+
+    apply_hub_env(monkeypatch, hub_server, tmp_path / "hf_home", token="hf_not_the_token")
+    assert_clean_error(*run(capsys, "push", str(mlp_checkpoint), "alice/mlp")[::2], "alice/mlp")
+    apply_hub_env(monkeypatch, hub_server, tmp_path / "hf_home")
+    set_hub_offline(monkeypatch)
+    assert_clean_error(*run(capsys, "push", str(mlp_checkpoint), "alice/mlp")[::2], "alice/mlp")
+    set_hub_offline(monkeypatch, False)
+    missing = tmp_path / "nope"
+    assert_clean_error(*run(capsys, "push", str(missing), "alice/mlp")[::2], str(missing))
+    hub_server.stop()  # the network is gone
+    assert_clean_error(*run(capsys, "push", str(mlp_checkpoint), "alice/mlp")[::2], "alice/mlp")
+
+
+def test_train_checks_that_out_is_writable_before_training(
+    capsys, tmp_path, monkeypatch, use_host, make_host
+):
+    use_host(make_host(opts=OptionsPlugin()))
+    OptionsRecipe.seen.clear()
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    user_data = tmp_path / "mine"
+    user_data.mkdir()
+    (user_data / "notes.txt").write_text("precious")
+    for out in (a_file, a_file / "run", user_data):
+        code, _, err = run(capsys, "train", "tiny-linear", "--out", str(out))
+        assert_clean_error(code, err, str(out))
+    assert (user_data / "notes.txt").read_text() == "precious"
+
+    def denied(*args, **kwargs):  # a read-only folder (chmod does not stop root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkdtemp", denied)
+    code, _, err = run(capsys, "train", "tiny-linear", "--out", str(tmp_path / "ro" / "run"))
+    assert_clean_error(code, err, str(tmp_path / "ro" / "run"), "Permission denied")
+    assert OptionsRecipe.seen == []  # no training was wasted on a run that could not be saved
+
+
+def test_train_and_eval_through_a_users_symlink_keep_the_link(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    real, link = tmp_path / "disk" / "run", tmp_path / "run"
+    real.parent.mkdir()
+    link.symlink_to(real)  # dangling until the first save
+    for _ in range(2):  # a first save through the link, then a replacement
+        code, _, err = run(capsys, "train", "example-mlp", "--preset", "smoke", "--out", str(link))
+        assert code == 0, err
+        assert link.is_symlink() and (real / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "run"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["run"]
+    code, out, _ = run(capsys, "eval", str(link), "--json")
+    assert code == 0 and json.loads(out)["name"] == "example-mlp"
+    assert zoo.load(f"local-dir:{link}").zoo_config.architecture == "example-mlp"

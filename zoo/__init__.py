@@ -17,6 +17,7 @@ from zoo.checkpoint import save
 from zoo.errors import (
     CatalogError,
     CheckpointError,
+    CheckpointWriteError,
     DuplicateEntryError,
     InvalidArgumentsError,
     MissingPluginError,
@@ -35,6 +36,7 @@ from zoo.registry import Entry, HubWeights, Tag
 __all__ = [
     "CatalogError",
     "CheckpointError",
+    "CheckpointWriteError",
     "DuplicateEntryError",
     "Entry",
     "HubError",

@@ -10,24 +10,24 @@ A checkpoint folder holds::
     README.md                      model card with YAML front matter
 
 Weights are read from safetensors only: pickles are refused, never opened. Writing is
-atomic: the folder is written beside its destination and swapped in at the end.
+crash-safe (:mod:`zoo.atomic`): the folder is written beside its destination, fsynced and swapped in
+atomically, so the name always holds the old or the new complete checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import modelcard
+from zoo import atomic, modelcard
 from zoo._version import __version__
 from zoo.building import ModelConfig, attach_config, check_arguments, config_of
-from zoo.errors import CheckpointError, MissingPluginError, UnknownEntryError
+from zoo.errors import CheckpointError, MissingPluginError, UnknownEntryError, ZooError
 from zoo.registry import Resolved
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ def save(
         config: architecture and arguments, for a model not built by ``zoo.load``.
         max_shard_size: above this, weights are split into shards with an index (bytes or "2GB").
 
-    An existing folder is replaced atomically, and only if it is empty or a checkpoint.
+    An existing folder is replaced atomically, and only if it is empty or a checkpoint; if
+    ``directory`` is a symlink, the folder it points to is replaced and the link kept.
     """
     from huggingface_hub import save_torch_state_dict
 
@@ -113,35 +114,12 @@ def is_checkpoint(directory: Path) -> bool:
 
 @contextmanager
 def atomic_directory(dest: Path) -> Iterator[Path]:
-    """Yield a fresh folder beside ``dest``; on success it replaces ``dest``, on error it vanishes.
-
-    Refuses to replace a non-empty folder that is not a checkpoint (it may hold user data).
+    """Yield a fresh folder beside ``dest``; on success it replaces ``dest`` crash-safely (see
+    :mod:`zoo.atomic`), on error it vanishes. Refuses to replace a non-empty folder that is not a
+    checkpoint (it may hold user data).
     """
-    if dest.exists() and not dest.is_dir():
-        raise CheckpointError(f"{dest} exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not is_checkpoint(dest):
-        raise CheckpointError(
-            f"{dest} exists, is not empty and is not a kexue-zoo checkpoint; "
-            "choose a new folder (nothing was written)"
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    with atomic.atomic_directory(dest, is_replaceable=is_checkpoint) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = dest.parent / f".{dest.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
-    if dest.exists():
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        if old.exists():
-            os.replace(old, dest)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -153,23 +131,46 @@ def read_config(directory: Path) -> ModelConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise CheckpointError(f"{path} is nested too deeply to be a kexue-zoo config") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("architecture"), str):
         raise CheckpointError(f"{path} has no 'architecture' naming a registry entry")
     args = raw.get("model_args", {})
     if not isinstance(args, dict):
         raise CheckpointError(f"{path}: 'model_args' must be an object")
+    check_args_are_data(args, str(path))
     return ModelConfig(raw["architecture"], args, raw.get("tag"))
+
+
+def check_args_are_data(args: Mapping[str, Any], where: str) -> None:
+    """Refuse a location (``hf-hub:…``, ``local-dir:…``) anywhere in a checkpoint's ``model_args``.
+
+    ``model_args`` read from a checkpoint are data: values and registry names, never a place to
+    fetch or read another checkpoint from (nested lists and objects are searched too).
+    """
+    from zoo.api import SCHEMES
+
+    todo: list[tuple[str, Any]] = [(f"model_args.{k}", v) for k, v in args.items()]
+    while todo:  # iterative: a deeply nested config cannot exhaust the stack
+        key, value = todo.pop()
+        if isinstance(value, str) and value.strip().startswith(SCHEMES):
+            raise CheckpointError(
+                f"{where}: {key} is {value!r}, a location: a checkpoint's model_args are data (values "
+                "and registry names) and loading never fetches or reads another checkpoint. A user who "
+                "wants a Hub or local encoder passes it in code (encoder=zoo.load('hf-hub:org/x'), a "
+                "module), not through a checkpoint's config"
+            )
+        if isinstance(value, Mapping):
+            todo += [(f"{key}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            todo += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
 def weight_files(directory: Path) -> list[Path]:
     """The safetensors files of a checkpoint (one file, or the shards named by the index)."""
     index = directory / INDEX_NAME
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{index} is not a valid safetensors index: {exc}") from exc
-        files = [directory / name for name in sorted(set(weight_map.values()))]
+        files = [directory / name for name in sorted(set(read_index(index).values()))]
     elif (directory / WEIGHTS_NAME).is_file():
         files = [directory / WEIGHTS_NAME]
     else:
@@ -187,6 +188,51 @@ def weight_files(directory: Path) -> list[Path]:
     return files
 
 
+def read_index(index: Path) -> dict[str, str]:
+    """The ``weight_map`` of a safetensors index (tensor name -> shard file name), validated.
+
+    Shard names must be plain file names inside the checkpoint folder (no ``/``, ``\\``, ``..``,
+    absolute or empty names); a tensor named twice in the index is an error.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise CheckpointError(f"{index} names {twice[:5]} twice: an index maps each key to one shard")
+        return dict(pairs)
+
+    try:
+        raw = json.loads(index.read_text(encoding="utf-8"), object_pairs_hook=unique)
+    except ValueError as exc:
+        raise CheckpointError(f"{index} is not a valid safetensors index: {exc}") from exc
+    except RecursionError:
+        raise CheckpointError(f"{index} is nested too deeply to be a safetensors index") from None
+    weight_map = raw.get("weight_map") if isinstance(raw, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+    ):
+        raise CheckpointError(
+            f"{index} is not a valid safetensors index: 'weight_map' must be an object mapping tensor "
+            f"names to shard file names, got {type(weight_map).__name__}"
+        )
+    for key, name in weight_map.items():
+        if (
+            not name.strip()
+            or name in (".", "..")
+            or "/" in name
+            or "\\" in name
+            or "\0" in name
+            or os.path.isabs(name)
+            or Path(name).name != name
+        ):
+            raise CheckpointError(
+                f"{index}: tensor {key!r} names the shard {name!r}, which is not a plain file name inside "
+                "the checkpoint folder: shards sit next to the index (model-00001-of-00002.safetensors)"
+            )
+    return weight_map
+
+
 def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor]:
     """Read every tensor of a checkpoint; corrupt, truncated or pickled files raise clearly."""
     from safetensors import SafetensorError
@@ -195,7 +241,7 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
     state: dict[str, torch.Tensor] = {}
     for path in weight_files(directory):
         try:
-            state.update(load_file(path, device=str(device) if device is not None else "cpu"))
+            part = load_file(path, device=str(device) if device is not None else "cpu")
         except (SafetensorError, OSError, RuntimeError) as exc:
             if _looks_pickled(path):
                 raise CheckpointError(
@@ -205,6 +251,13 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
             raise CheckpointError(
                 f"{path} is corrupted or truncated ({exc}); download or save it again"
             ) from exc
+        twice = sorted(k for k in part if k in state)
+        if twice:
+            raise CheckpointError(
+                f"{directory}: tensor(s) {twice[:5]} are in more than one shard (again in {path.name}); "
+                "each tensor must be stored once"
+            )
+        state.update(part)
     return state
 
 
@@ -264,6 +317,32 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
         raise CheckpointError("\n".join(lines))
 
 
+def conform_dtypes(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str, dtype: torch.dtype | None
+) -> dict[str, torch.Tensor]:
+    """``state`` with floating tensors cast to ``dtype`` (or the model's dtype for that key).
+
+    Raises :class:`CheckpointError` when a tensor's kind (floating or not) differs from the model's,
+    or two non-floating dtypes differ: such weights were written by another model.
+    """
+    expected = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        want = expected[key].dtype
+        if value.is_floating_point() and expected[key].is_floating_point():
+            target = dtype if dtype is not None else want
+            out[key] = value if value.dtype == target else value.to(target)
+        elif value.dtype == want:
+            out[key] = value
+        else:
+            raise CheckpointError(
+                f"{where}: the tensor {key!r} is stored as {value.dtype} but the model's is {want}; "
+                "floating weights are cast to the model's floating dtype, but integer and floating "
+                "weights do not convert (was the file written by this model?)"
+            )
+    return out
+
+
 def _has_non_persistent_buffers(model: torch.nn.Module) -> bool:
     return any(m._non_persistent_buffers_set for m in model.modules())
 
@@ -281,19 +360,24 @@ def materialise(
     The model is built on the meta device and the loaded tensors are assigned (ties kept).
     A model with non-persistent buffers (computed in ``__init__``, not saved) is built for
     real instead, since the meta device would lose those values.
+
+    Dtypes (one rule): a floating tensor is cast to ``dtype`` when given, else to the dtype of the
+    model's own parameter or buffer (an fp16 file loads into an fp32 model as fp32); a floating
+    tensor for a non-floating one, or the reverse, or two different non-floating dtypes, raise
+    :class:`CheckpointError` naming the key, the file's dtype and the model's.
     """
     import torch
 
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     with torch.device("meta"):
         model = factory()
-    if _has_non_persistent_buffers(model):
+    real = _has_non_persistent_buffers(model)
+    if real:
         model = factory()
-        check_state_dict(model, state, where)
+    check_state_dict(model, state, where)
+    state = conform_dtypes(model, state, where, dtype)
+    if real:
         model.load_state_dict(state, strict=False)
         return model.to(device=device, dtype=dtype) if device is not None or dtype is not None else model
-    check_state_dict(model, state, where)
     groups = _tie_groups(model)
     model.load_state_dict(state, strict=False, assign=True)
     for group in groups:  # assign=True replaces the objects: re-tie the aliases to the loaded one
@@ -308,15 +392,64 @@ def materialise(
     return model
 
 
+# The checkpoint being materialised in this thread / task, if any: loading never nests.
+_materialising: ContextVar[str | None] = ContextVar("zoo_materialising", default=None)
+
+
+def _refuse_nested(spec: str) -> None:
+    """Raise if a checkpoint is being materialised: its model asked to load ``spec`` too."""
+    outer = _materialising.get()
+    if outer is not None:
+        raise CheckpointError(
+            f"while loading {outer}, its model asked to load {spec}: loading a checkpoint never fetches or "
+            "reads another one (nested modules come from the checkpoint's own weights). A user who wants "
+            "such a module loads it in code and passes the module"
+        )
+
+
+def check_links(directory: Path, extra: tuple[str, ...] = ()) -> None:
+    """Refuse the files a load reads (config, index, weights, tokenizer; plus ``extra`` names) when
+    they are links that lead out of ``directory``. A link inside the folder to a file inside is fine,
+    and so is a link from a huggingface_hub cache snapshot into its own repo's ``blobs`` (that cache's
+    layout: ``models--org--name/snapshots/<commit>/file -> ../../blobs/<hash>``).
+    """
+    root = directory.resolve()
+    roots = [root]
+    repo = root.parent.parent
+    if root.parent.name == "snapshots" and repo.name.startswith("models--"):
+        blobs = repo / "blobs"
+        if blobs.is_dir() and not blobs.is_symlink():
+            roots.append(blobs)
+    names = [CONFIG_NAME, INDEX_NAME, WEIGHTS_NAME, TOKENIZER_NAME, *extra]
+    index = directory / INDEX_NAME
+    if index.is_file() and any(index.resolve().is_relative_to(r) for r in roots):
+        names += sorted(set(read_index(index).values()))
+    for name in names:
+        path = directory / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        target = path.resolve()
+        if not any(target.is_relative_to(r) and target != r for r in roots):
+            raise CheckpointError(
+                f"{path} is a link to {target}, outside the checkpoint folder {root}: refused (a checkpoint "
+                "reads only its own files). Copy the file into the folder if you trust it"
+            )
+
+
 def load_dir(
     directory: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **overrides: Any
 ) -> Any:
-    """Load a checkpoint folder: look its architecture up, build, assign the weights; in eval mode."""
+    """Load a checkpoint folder: look its architecture up, build, assign the weights; in eval mode.
+
+    Files that are links leading out of the folder are refused (:func:`check_links`).
+    """
     from zoo import api
 
     directory = Path(directory).expanduser()
+    _refuse_nested(f"local-dir:{directory}")
     if not directory.is_dir():
         raise CheckpointError(f"{directory} is not a folder (expected a checkpoint written by zoo.save)")
+    check_links(directory)
     config = read_config(directory)
     try:
         resolved = api.resolve(config.architecture)
@@ -347,13 +480,28 @@ def _materialise_entry(
         raise CheckpointError(f"{where}: {entry.name!r} is a {entry.kind}, not a model")
     factory = entry.load_target()
     check_arguments(f"model {entry.name!r} (plugin {entry.plugin!r})", factory, args)
-    model = materialise(lambda: factory(**args), state, where, device=device, dtype=dtype)
+    token = _materialising.set(where)  # a factory that loads a checkpoint (zoo.load("hf-hub:…")) raises
+    try:
+        model = materialise(lambda: factory(**args), state, where, device=device, dtype=dtype)
+    except ZooError:
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:  # the factory rejects what config.json holds
+        raise CheckpointError(
+            f"{where}: model {entry.name!r} rejects the model_args of its config.json {args!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        _materialising.reset(token)
     attach_config(model, ModelConfig(entry.name, args, resolved.tag))
     return model.eval()  # loaded weights are for inference, like transformers' from_pretrained
 
 
 def load_checkpoint(spec: str, *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
-    """Load ``local-dir:PATH`` or ``hf-hub:org/repo[@revision]``."""
+    """Load ``local-dir:PATH`` or ``hf-hub:org/repo[@revision]``.
+
+    Refused while another checkpoint is being materialised: loading never recurses.
+    """
+    _refuse_nested(spec)
     scheme, _, rest = spec.partition(":")
     if scheme == "local-dir":
         return load_dir(rest, device=device, dtype=dtype, **overrides)
@@ -371,6 +519,7 @@ def load_pretrained(resolved: Resolved, *, device: Any = None, dtype: Any = None
         raise CheckpointError(
             f"{resolved.entry.name!r} has no pretrained weights (its entry names no hub repo)"
         )
+    _refuse_nested(f"hf-hub:{weights}")
     directory = hub.download(str(weights))
     state = read_weights(directory, device=device or "cpu")
     args = {**resolved.defaults, **overrides}

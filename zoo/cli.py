@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import textwrap
@@ -24,7 +25,7 @@ from typing import Any
 
 from zoo import api
 from zoo._version import __version__
-from zoo.errors import ZooError
+from zoo.errors import CheckpointError, ZooError
 
 
 def _print_json(obj: Any) -> None:
@@ -164,17 +165,22 @@ def cmd_push(args: argparse.Namespace) -> int:
     folder = Path(args.dir).expanduser()
     if not folder.is_dir():
         what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
-        raise ZooError(
+        raise CheckpointError(
             f"{args.dir} {what}: zoo push takes a checkpoint folder written by zoo train / zoo.save"
         )
-    oid = hub.push(
-        args.dir,
-        args.repo_id,
-        revision=args.revision,
-        private=args.private or None,
-        commit_message=args.message,
-        tag=args.tag,
-    )
+    try:
+        oid = hub.push(
+            args.dir,
+            args.repo_id,
+            revision=args.revision,
+            private=args.private or None,
+            commit_message=args.message,
+            tag=args.tag,
+        )
+    except ZooError:
+        raise
+    except Exception as exc:  # huggingface_hub / network errors hub.push did not name
+        raise hub.HubError(f"pushing {args.dir} to {args.repo_id!r} failed: {_describe(exc)}") from exc
     print(f"pushed {args.dir} to {args.repo_id}@{args.revision or 'main'} (commit {oid[:12]})")
     if args.tag:
         print(f'tagged {args.tag}: zoo.load("hf-hub:{args.repo_id}@{args.tag}")')
@@ -184,7 +190,12 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from zoo import hub
 
-    dest = hub.pull(args.spec, args.dir)
+    try:
+        dest = hub.pull(args.spec, args.dir)
+    except ZooError:
+        raise
+    except Exception as exc:  # huggingface_hub / network errors hub.pull did not name
+        raise hub.HubError(f"pulling {args.spec!r} into {args.dir} failed: {_describe(exc)}") from exc
     print(f'pulled {args.spec} to {dest}: zoo.load("local-dir:{dest}")')
     return 0
 
@@ -225,6 +236,9 @@ def _train_name(argv: Sequence[str]) -> str | None:
 def build_parser(with_plugins: bool = True, train_name: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="kexue-zoo: the models of kexue.fm articles.")
     parser.add_argument("--version", action="version", version=f"kexue-zoo {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (also: ZOO_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="list installed entries")
@@ -305,19 +319,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Plugin commands are only collected when they may be wanted: `zoo list` stays fast, and
     # `zoo plugins` reports a plugin whose command hook fails.
     own = {"list", "info", "train", "eval", "push", "pull", "--version"}
-    parser = build_parser(with_plugins=not argv or argv[0] not in own, train_name=_train_name(argv))
+    rest = [a for a in argv if a != "--debug"]
+    parser = build_parser(with_plugins=not rest or rest[0] not in own, train_name=_train_name(rest))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get("ZOO_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
     except ZooError as exc:
+        if debug:
+            raise
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last resort: a message, not a traceback
+        if debug:
+            raise
+        print(f"zoo: error: {_describe(exc)}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` (the first lines of a long message) for an error the CLI did not expect."""
+    text = str(exc).strip()
+    lines = text.splitlines()
+    if len(lines) > 5:
+        text = "\n".join([*lines[:5], "..."])
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -44,3 +44,7 @@ class CheckpointError(ZooError):
 
 class MissingPluginError(CheckpointError):
     """A checkpoint names an architecture that no installed plugin provides."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint folder that cannot be written (read-only, full disk); the old content is unchanged."""

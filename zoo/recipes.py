@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from zoo.building import config_of
-from zoo.errors import CheckpointError, RecipeError
+from zoo.errors import CheckpointError, RecipeError, ZooError
 from zoo.registry import Resolved, import_target
 
 T = TypeVar("T")
@@ -244,11 +244,13 @@ def train(
     """
     import torch
 
-    from zoo import api, checkpoint
+    from zoo import api, atomic, checkpoint
 
     resolved = api.resolve(name)
     recipe = get_recipe(name)
     resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
+    # a folder that cannot be written is an error before training, not after
+    atomic.check_destination(Path(out), is_replaceable=checkpoint.is_checkpoint)
     model_args = dict(model_args or {})
     seed_everything(seed)
     start = time.perf_counter()
@@ -289,7 +291,8 @@ def train(
         if not same:
             raise RecipeError(f"the checkpoint in {out} reloads with different outputs; please report this")
         record["reload_identical"] = True
-        (Path(out) / checkpoint.RESULTS_NAME).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        atomic.write_text(Path(out) / checkpoint.RESULTS_NAME, text)
     return record
 
 
@@ -318,7 +321,7 @@ def evaluate(
     if target.startswith(api.SCHEMES):
         scheme, _, rest = target.partition(":")
         directory = Path(rest).expanduser() if scheme == "local-dir" else hub.download(rest)
-        model = api.load(f"local-dir:{directory}", device=device)
+        model = load_checkpoint(f"local-dir:{directory}", target, device)
         resolved = api.resolve(model.zoo_config.architecture)
         resolved = Resolved(resolved.entry, model.zoo_config.tag if model.zoo_config.tag else None)
     else:
@@ -329,7 +332,7 @@ def evaluate(
                 f"(zoo train {target} --out DIR) and evaluate DIR"
             )
         directory = hub.download(str(resolved.hub))
-        model = api.load(target, pretrained=True, device=device)
+        model = load_checkpoint(target, target, device, pretrained=True)
     run = _read_results(directory / checkpoint.RESULTS_NAME)
     trained_on = run.get("data") if isinstance(run.get("data"), str) else None
     found: list[str] = []
@@ -359,6 +362,24 @@ def evaluate(
         "trained_on": trained_on,
         "warnings": found,
     }
+
+
+def load_checkpoint(spec: str, target: str, device: str, *, pretrained: bool = False) -> Any:
+    """``zoo.load(spec)``, with any failure that is not already a :class:`ZooError` (a factory rejecting
+    the checkpoint's model_args, a config nested too deeply to read, a malformed index) turned into a
+    :class:`CheckpointError` naming ``target``: the content of a checkpoint is the user's input."""
+    from zoo import api
+
+    try:
+        return api.load(spec, device=device, pretrained=pretrained)
+    except ZooError:
+        raise
+    except (ValueError, TypeError, RuntimeError, RecursionError, AttributeError, KeyError) as exc:
+        kind = "is nested too deeply to read" if isinstance(exc, RecursionError) else "cannot be loaded"
+        raise CheckpointError(
+            f"the checkpoint {target} {kind}: {type(exc).__name__}: {str(exc)[:500]} "
+            "(is it a kexue-zoo checkpoint written by zoo.save for an installed plugin version?)"
+        ) from exc
 
 
 def _read_results(path: Path) -> dict[str, Any]:

@@ -226,8 +226,19 @@ def wrap(
     encoder_args: Mapping[str, Any] | None = None,
 ) -> VIBClassifier:
     """A VIB classifier around ``encoder``: a module, or a registry model name built with ``encoder_args``
-    (a name keeps the wrapper saveable: its config stays JSON)."""
+    (a name keeps the wrapper saveable: its config stays JSON).
+
+    A name is a registry name only, never a location: a saved wrapper's encoder weights are in its own
+    checkpoint. For a Hub or local checkpoint as encoder, load it in code and pass the module:
+    ``wrap(zoo.load("hf-hub:org/enc"), ...)``.
+    """
     if isinstance(encoder, str):
+        if encoder.strip().startswith(zoo.api.SCHEMES) or zoo.api.looks_like_path(encoder):
+            raise zoo.InvalidArgumentsError(
+                f"encoder={encoder!r} is a location; as a string, encoder takes a registry model name "
+                "(`zoo list --kind model`). To wrap a checkpoint, load it in code and pass the module: "
+                f"encoder=zoo.load({encoder!r})"
+            )
         encoder = zoo.load(encoder, **dict(encoder_args or {}))
     elif encoder_args:
         raise ValueError("encoder_args applies only when encoder is a registry name")
