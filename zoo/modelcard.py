@@ -10,6 +10,8 @@ import yaml
 from zoo.building import ModelConfig
 
 LIBRARY_NAME = "kexue-zoo"
+REPO_PLACEHOLDER = "ORG/REPO"  # replaced by the real repo id when the card is pushed
+OWNED_KEY = "zoo_files"  # front-matter list of the files a zoo push wrote (a later push replaces them)
 
 
 def front_matter(config: ModelConfig, results: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def render(config: ModelConfig, results: Mapping[str, Any] | None = None) -> str
         "",
         "```python",
         "import zoo  # pip install kexue-zoo (and the plugin that provides this architecture)",
-        'model = zoo.load("hf-hub:ORG/REPO")  # or zoo.load("local-dir:PATH")',
+        f'model = zoo.load("hf-hub:{REPO_PLACEHOLDER}")  # or zoo.load("local-dir:PATH")',
         "```",
         "",
         f"Architecture `{config.architecture}`"
@@ -67,3 +69,34 @@ def render(config: ModelConfig, results: Mapping[str, Any] | None = None) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """``(metadata, body)`` of a card; ``({}, text)`` when it has no (readable) YAML front matter."""
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end >= 0:
+            try:
+                meta = yaml.safe_load(text[4:end])
+            except yaml.YAMLError:
+                meta = None
+            if isinstance(meta, dict):
+                return meta, text[end + 4 :].lstrip("\n")
+    return {}, text
+
+
+def for_push(text: str, repo_ref: str, owned: list[str]) -> str:
+    """The card as pushed: its load snippet names ``repo_ref`` and its front matter lists ``owned``."""
+    meta, body = split_front_matter(text)
+    meta = {"library_name": LIBRARY_NAME, **meta, OWNED_KEY: sorted(owned)}
+    body = body.replace(f"hf-hub:{REPO_PLACEHOLDER}", f"hf-hub:{repo_ref}")
+    dumped = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip()
+    return f"---\n{dumped}\n---\n\n{body}"
+
+
+def owned_files(text: str) -> set[str] | None:
+    """The files an earlier zoo push wrote, from a pushed card; ``None`` if the card does not say."""
+    owned = split_front_matter(text)[0].get(OWNED_KEY)
+    if not isinstance(owned, list) or not all(isinstance(n, str) for n in owned):
+        return None
+    return set(owned)

@@ -51,6 +51,7 @@ class _Fault:
     status: int
     remaining: int
     code: str | None
+    disconnect: bool = False
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -58,14 +59,14 @@ class _HTTPServer(ThreadingHTTPServer):
     can close keep-alive connections and join every thread."""
 
     daemon_threads = True
-    allow_reuse_address = False
+    allow_reuse_address = True  # a restarted HubServer takes its old port back (its sockets may linger)
 
-    def __init__(self, hub: HubServer) -> None:
+    def __init__(self, hub: HubServer, port: int = 0) -> None:
         self.hub = hub
         self._connections: set[socket.socket] = set()
         self._conn_threads: list[threading.Thread] = []
         self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -145,6 +146,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Response.error(HubError(status, f"Unreadable request body: {exc}")))
             return
         fault = hub._take_fault(self.command, raw_path, path)
+        if fault is not None and fault.disconnect:
+            self.close_connection = True  # the server "dies" mid-request: the body was read, no answer
+            with suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if fault is not None:
             self._send(
                 Response.error(HubError(fault.status, "Injected failure (HubServer.fail_next)", fault.code))
@@ -194,6 +200,7 @@ class HubServer:
         self._store = HubStore(Path(root) if root is not None else None)
         self._api = HubApi(self._store, lambda: self.url, token, user)
         self._httpd: _HTTPServer | None = None
+        self._port = 0  # after the first start: the port a restart binds again
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
@@ -202,10 +209,15 @@ class HubServer:
 
     # --------------------------------------------------------------------------------------------- lifecycle
     def start(self) -> HubServer:
-        """Bind 127.0.0.1 on a free port and serve from a daemon thread. Returns ``self``."""
+        """Bind 127.0.0.1 on a free port and serve from a daemon thread. Returns ``self``.
+
+        A server started again after :meth:`stop` binds the same port, so a client configured for it
+        (``HF_ENDPOINT``) reaches it again: a Hub that went down and came back.
+        """
         if self._httpd is not None:
             return self
-        self._httpd = _HTTPServer(self)
+        self._httpd = _HTTPServer(self, self._port)
+        self._port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -245,16 +257,26 @@ class HubServer:
 
     # ------------------------------------------------------------------------------------- fault injection
     def fail_next(
-        self, method: str, path_substring: str, status: int = 500, count: int = 1, *, code: str | None = None
+        self,
+        method: str,
+        path_substring: str,
+        status: int = 500,
+        count: int = 1,
+        *,
+        code: str | None = None,
+        disconnect: bool = False,
     ) -> None:
         """Make the next ``count`` requests whose method is ``method`` (``"*"`` = any) and whose path contains
         ``path_substring`` (raw or unquoted) fail with ``status`` (and ``X-Error-Code: code`` if given) before
         anything is processed. Example: ``fail_next("POST", "/commit/")`` makes the next commit fail.
 
+        With ``disconnect=True`` the server reads the request and closes the connection without an answer
+        (a server dying mid-request) instead of sending ``status``.
+
         Note that the client retries some calls on 5xx (e.g. preupload, paginated listings) but not commits.
         """
         with self._lock:
-            self._faults.append(_Fault(method.upper(), path_substring, status, count, code))
+            self._faults.append(_Fault(method.upper(), path_substring, status, count, code, disconnect))
 
     def _take_fault(self, method: str, raw_path: str, path: str) -> _Fault | None:
         with self._lock:
