@@ -9,15 +9,22 @@ failing later inside torch::
     self.beta = check_number(beta, "beta", low=0.0)          # finite and >= 0
     self.latent = check_int(latent, "latent", low=1)         # an integer >= 1
 
+``check_folder`` does the same for a folder a user names (``--data``, a checkpoint): the error says
+whether the path is missing or not a folder, and what was expected there.
+
 No torch import: usable from any module.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["check_int", "check_number"]
+from zoo.errors import ZooError
+
+__all__ = ["check_folder", "check_int", "check_number"]
 
 
 def _range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -62,3 +69,13 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
         return int(value)
     where = _range(low, high, False, False)
     raise ValueError(f"{name} must be an integer{'' if where == 'finite' else ' ' + where}; got {value!r}")
+
+
+def check_folder(path: str | os.PathLike[str], expected: str, error: type[ZooError] = ZooError) -> Path:
+    """``path`` (``~`` expanded) if it is a folder; else ``error("PATH is not a folder (it does not exist):
+    EXPECTED")``, naming the path as the user gave it."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
+        raise error(f"{path} {what}: {expected}")
+    return folder

@@ -20,12 +20,11 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from zoo import api
 from zoo._version import __version__
-from zoo.errors import CheckpointError, ZooError
+from zoo.errors import ZooError
 
 
 def _print_json(obj: Any) -> None:
@@ -162,13 +161,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from zoo import hub
 
-    folder = Path(args.dir).expanduser()
-    if not folder.is_dir():
-        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
-        raise CheckpointError(
-            f"{args.dir} {what}: zoo push takes a checkpoint folder written by zoo train / zoo.save"
-        )
-    try:
+    try:  # hub.push checks the folder (missing, not a folder, not loadable) before any request
         oid = hub.push(
             args.dir,
             args.repo_id,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import checkpoint, modelcard
+from zoo.checks import check_folder
 from zoo.errors import CheckpointError, ZooError
 
 
@@ -254,10 +255,7 @@ def validate_folder(folder: str | os.PathLike[str]) -> list[str]:
     from zoo import api
     from zoo.errors import MissingPluginError, UnknownEntryError
 
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        what = "is not a folder" + ("" if path.exists() else " (it does not exist)")
-        raise CheckpointError(f"{folder} {what}: push a checkpoint folder written by zoo train / zoo.save")
+    path = check_folder(folder, "push a checkpoint folder written by zoo train / zoo.save", CheckpointError)
     names = [n for n in CHECKPOINT_FILES if (path / n).exists() or (path / n).is_symlink()]
     for name in names:
         _regular_file_inside(path, name)

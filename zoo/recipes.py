@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from zoo.building import config_of
+from zoo.checks import check_folder
 from zoo.errors import CheckpointError, RecipeError, ZooError
 from zoo.registry import Resolved, import_target
 
@@ -308,14 +309,11 @@ def evaluate(
     from zoo import api, checkpoint, hub
 
     if not target.startswith(api.SCHEMES) and api.looks_like_path(target):
-        folder = Path(target).expanduser()
-        if not folder.is_dir():
-            what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
-            raise CheckpointError(
-                f"{target} {what}: expected a checkpoint folder written by zoo train / zoo.save "
-                "(or give local-dir:PATH, hf-hub:ORG/REPO[@REV] or an entry name)"
-            )
-        target = f"local-dir:{folder}"
+        expected = (
+            "expected a checkpoint folder written by zoo train / zoo.save "
+            "(or give local-dir:PATH, hf-hub:ORG/REPO[@REV] or an entry name)"
+        )
+        target = f"local-dir:{check_folder(target, expected, CheckpointError)}"
     elif Path(target).is_dir():
         target = f"local-dir:{target}"
     if target.startswith(api.SCHEMES):

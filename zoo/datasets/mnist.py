@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.checks import check_folder
 from zoo.data_formats import MNIST_IDX
 from zoo.datasets.numpy_pickle import read_numpy_pickle
 from zoo.errors import ZooError
@@ -99,11 +100,7 @@ def mnist_split(path: str | Path | None, split: str) -> tuple[torch.Tensor, torc
 
 
 def _folder(path: str | Path) -> Path:
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
-        raise ZooError(f"{folder} {what}: {LAYOUT}")
-    return folder
+    return check_folder(Path(path).expanduser(), LAYOUT)
 
 
 def _train_valid(folder: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:

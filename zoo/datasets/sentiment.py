@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.checks import check_folder
 from zoo.data_formats import SENTIMENT_BERT4KERAS
 from zoo.errors import ZooError
 
@@ -60,10 +61,7 @@ def load_sentiment(path: str | Path | None = None) -> Sentiment:
     """
     if path is None:
         return _load_embedded()
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        what = "is not a folder" + ("" if folder.exists() else " (it does not exist)")
-        raise ZooError(f"{folder} {what}: {LAYOUT}")
+    folder = check_folder(Path(path).expanduser(), LAYOUT)
     train, valid, test = (sentiment_split(folder, name) for name in SPLITS)
     return Sentiment(train, valid, test, source=str(folder))
 
