@@ -105,17 +105,27 @@ class LayerAdaptation(DerivedOptimizer):
         if not self.last_step_updated:
             return loss
         for (group, p), minus_delta, old_sq in zip(chosen, olds, old_sqs, strict=True):
-            lr = max(float(group["lr"]), self.min_lr)
             minus_delta.sub_(p)  # the buffer now holds p_old − p_new = −Δ, in place
-            delta_sq = _sq_norm(minus_delta)
-            if p.device.type == "cpu":  # reading a CPU scalar costs no sync: plain-float ratio and alpha
-                o, d = float(old_sq), float(delta_sq)
-                ratio = lr * math.sqrt(o / d) if o > 0 and d > 0 else 1.0
-                p.add_(minus_delta, alpha=1.0 - ratio)  # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
-            else:  # on an accelerator: no host sync, the ratio stays a tensor
-                ratio_t = torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
-                p.addcmul_(minus_delta, (1.0 - ratio_t).to(p.dtype))
+            ratio = self._ratio(group, old_sq, _sq_norm(minus_delta))
+            # p_new + (1 − r)(p_old − p_new) = p_old + r·Δ
+            if isinstance(ratio, float):
+                p.add_(minus_delta, alpha=1.0 - ratio)
+            else:
+                p.addcmul_(minus_delta, (1.0 - ratio).to(p.dtype))
         return loss
+
+    def _ratio(
+        self, group: dict[str, Any], old_sq: torch.Tensor, delta_sq: torch.Tensor
+    ) -> float | torch.Tensor:
+        """The trust ratio from squared norms: ``η̃·sqrt(old_sq / delta_sq)`` when both are > 0, else 1.
+
+        A float on CPU (reading a CPU scalar costs no sync), a tensor on an accelerator (no host sync).
+        """
+        lr = max(float(group["lr"]), self.min_lr)
+        if old_sq.device.type == "cpu":
+            o, d = float(old_sq), float(delta_sq)
+            return lr * math.sqrt(o / d) if o > 0 and d > 0 else 1.0
+        return torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
 
     def _step_in_buffers(self, decay: WeightDecay | None, inner: Optimizer) -> None:
         """The same step with fewer memory passes: the inner optimizer writes Δ into a buffer.
@@ -149,11 +159,8 @@ class LayerAdaptation(DerivedOptimizer):
         if decay is not None:
             decay.last_step_updated = True
         for (group, p), delta, old_sq in zip(chosen, deltas, old_sqs, strict=True):
-            lr = max(float(group["lr"]), self.min_lr)
-            delta_sq = _sq_norm(delta)
-            if p.device.type == "cpu":
-                o, d = float(old_sq), float(delta_sq)
-                p.add_(delta, alpha=lr * math.sqrt(o / d) if o > 0 and d > 0 else 1.0)
+            ratio = self._ratio(group, old_sq, _sq_norm(delta))
+            if isinstance(ratio, float):
+                p.add_(delta, alpha=ratio)
             else:
-                ratio_t = torch.where((old_sq > 0) & (delta_sq > 0), lr * (old_sq / delta_sq).sqrt(), 1.0)
-                p.addcmul_(delta, ratio_t.to(p.dtype))
+                p.addcmul_(delta, ratio.to(p.dtype))
