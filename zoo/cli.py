@@ -147,7 +147,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the report's warnings are printed below, once, readably
-        report = recipes.evaluate(args.target, data=args.data, device=args.device)
+        report = recipes.evaluate(
+            args.target, data=args.data, device=args.device, options=_key_values(args.option, "--option")
+        )
     for message in report["warnings"]:
         print(f"zoo: WARNING: {message}", file=sys.stderr)
     if args.json:
@@ -278,6 +280,12 @@ def build_parser(with_plugins: bool = True, train_name: str | None = None) -> ar
         help="data to score (only its test split is read); default: the data the run was trained on",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an evaluation option of the recipe (repeatable), e.g. predictions=out.json",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -4,7 +4,7 @@ import it to register their recipes' ``data_format``)."""
 
 from __future__ import annotations
 
-__all__ = ["MNIST_IDX", "SENTIMENT_BERT4KERAS"]
+__all__ = ["DUIE_JSON", "MNIST_IDX", "PTB_LM_TEXT", "PTB_TREES", "SENTIMENT_BERT4KERAS"]
 
 MNIST_IDX = (
     "a folder of MNIST's IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
@@ -15,4 +15,23 @@ SENTIMENT_BERT4KERAS = (
     "a folder of bert4keras sentiment files sentiment.train.data, sentiment.valid.data and "
     "sentiment.test.data (UTF-8 text<TAB>label lines, label 1 = positive, 0 = negative); evaluation reads "
     "only sentiment.test.data and also takes that one file"
+)
+PTB_LM_TEXT = (
+    "a folder of language-model text ptb.train.txt, ptb.valid.txt and ptb.test.txt (Mikolov's "
+    "simple-examples names; AWD-LSTM's train.txt, valid.txt, test.txt also work): one sentence per line, "
+    "words separated by spaces, already lowercased with numbers as N and rare words as <unk>; evaluation "
+    "reads only the test file and also takes that one file, or a file of bracketed trees (PTB_TREES) to "
+    "score induced trees"
+)
+PTB_TREES = (
+    "a file of Penn Treebank bracketed trees: .mrg files (trees over several lines) or one tree per line, "
+    "with or without traces (-NONE-) and function tags; punctuation and traces are dropped, words mapped to "
+    "the model's vocabulary as the PTB LM text was made (lowercase, numbers -> N, unknown -> <unk>)"
+)
+DUIE_JSON = (
+    "a folder of DuIE / SKE relation-extraction files: train_data.json and dev_data.json (DuIE 2.0: "
+    'duie_train.json, duie_dev.json) with one {"text", "spo_list": [{"subject", "predicate", "object", '
+    "...}]} JSON object per line, and the schema all_50_schemas (or duie_schema.json) with one "
+    '{"subject_type", "predicate", "object_type"} line per predicate; evaluation reads only the dev file '
+    "and also takes any one file of such lines"
 )

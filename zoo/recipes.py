@@ -86,6 +86,8 @@ class Recipe(Protocol):
     lines; ``summary`` stands in when it is missing). Pass the same text to the registration,
     ``register(model, target, data_format=...)``, so that ``zoo info`` shows it without importing the recipe.
     ``evaluate`` should read only the test split of ``data`` (``zoo eval --data`` may give only that).
+    ``eval_options``, a mapping like ``options``, names the keywords ``zoo eval --option name=value`` may
+    pass to ``evaluate`` (only those the user gives are passed; ``evaluate``'s own defaults hold the rest).
     """
 
     summary: str
@@ -149,11 +151,14 @@ def resolve_data(data: str | os.PathLike[str] | None) -> Path | None:
     return Path(data).expanduser().resolve() if data else None
 
 
-def resolve_options(recipe: Recipe, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The recipe's option defaults updated with ``given``; unknown names are a RecipeError."""
+def resolve_options(
+    recipe: Recipe, name: str, given: Mapping[str, Any], attribute: str = "options"
+) -> dict[str, Any]:
+    """The recipe's option defaults (its ``attribute``: ``options`` for training, ``eval_options`` for
+    evaluation) updated with ``given``; unknown names are a RecipeError."""
     import difflib
 
-    defaults: Mapping[str, Any] = getattr(recipe, "options", {}) or {}
+    defaults: Mapping[str, Any] = getattr(recipe, attribute, {}) or {}
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         hints = []
@@ -161,7 +166,8 @@ def resolve_options(recipe: Recipe, name: str, given: Mapping[str, Any]) -> dict
             close = difflib.get_close_matches(u, defaults, 1)
             hints.append(f"{u!r} (did you mean {close[0]!r}?)" if close else repr(u))
         known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-        raise RecipeError(f"the recipe of {name!r} has no option {', '.join(hints)}; its options: {known}")
+        kind = "option" if attribute == "options" else "evaluation option"
+        raise RecipeError(f"the recipe of {name!r} has no {kind} {', '.join(hints)}; its {kind}s: {known}")
     resolved = {**defaults, **given}
     for key, value in given.items():
         default = defaults[key]
@@ -288,7 +294,7 @@ def train(
         model.eval()
         reloaded.eval()
         with torch.no_grad():
-            same = torch.equal(model(*result.example_inputs), reloaded(*result.example_inputs))
+            same = outputs_equal(model(*result.example_inputs), reloaded(*result.example_inputs))
         if not same:
             raise RecipeError(f"the checkpoint in {out} reloads with different outputs; please report this")
         record["reload_identical"] = True
@@ -297,10 +303,37 @@ def train(
     return record
 
 
+def outputs_equal(a: Any, b: Any) -> bool:
+    """Whether two model outputs are identical: tensors bit for bit (``torch.equal``), and the same through
+    tuples, lists, dicts, named tuples and dataclasses of them; ``None`` and other values by ``==``."""
+    import dataclasses
+
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if type(a) is not type(b):
+        return False
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return all(outputs_equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(outputs_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(outputs_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def evaluate(
-    target: str, *, data: str | os.PathLike[str] | None = None, device: str = "cpu"
+    target: str,
+    *,
+    data: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint (folder, ``local-dir:``, ``hf-hub:``) or a model entry's pinned weights.
+
+    ``options`` (``zoo eval --option``) must be names of the recipe's ``eval_options``; the given ones are
+    passed to its ``evaluate`` as keywords (e.g. a file to write predictions to).
 
     Without ``data``, a run trained on a user's data (``results.json`` records its absolute path) is
     scored on that data again; if that path does not exist here (a pulled checkpoint, another machine),
@@ -346,8 +379,10 @@ def evaluate(
             )
             warnings.warn(found[-1], UserWarning, stacklevel=2)
     recipe = get_recipe(resolved.entry.name)
+    given = options or {}
+    resolved_options = resolve_options(recipe, resolved.entry.name, given, "eval_options")
     model.eval()
-    metrics = recipe.evaluate(model, path, device)
+    metrics = recipe.evaluate(model, path, device, **{k: resolved_options[k] for k in given})
     reference = run.get("reference") or {}
     return {
         "entry": resolved.entry.name,
