@@ -2,6 +2,7 @@
 
     python benchmarks/on_lstm_experiments.py [--parts ptb,grammar,trees] [--seeds 0,1] [--threads 2]
                                              [--epochs N] [--trees ../shared/data/ptb-trees-sample/FILE]
+                                             [--work DIR] [--merge]
 
 Every run goes through the entry's recipe (``zoo.recipes.train``, the same code as ``zoo train``), preset
 ``cpu``, and both arms of a comparison use the same seed (same data order, same BPTT lengths):
@@ -73,15 +74,24 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
     return out
 
 
-def compare(part: str, seeds: list[int], options: dict[str, Any], work: Path, command: str) -> None:
+def compare(
+    part: str, seeds: list[int], options: dict[str, Any], work: Path, command: str, merge: bool
+) -> None:
+    path = RESULTS / f"on_lstm_{part}.json"
     runs = [run(name, seed, work / f"{part}-{name}-{seed}", options) for seed in seeds for name in ARMS]
+    commands = [command]
+    if merge and path.is_file():  # keep the file's runs of other seeds (parallel processes, one seed each)
+        old = json.loads(path.read_text())
+        runs = [r for r in old["runs"] if r["seed"] not in seeds] + runs
+        seeds = sorted({r["seed"] for r in runs})
+        commands = [*old["commands"], command]
     paired = [
         next(r for r in runs if r["entry"] == ARMS[0] and r["seed"] == s)["metrics"]["test_ppl"]
         - next(r for r in runs if r["entry"] == ARMS[1] and r["seed"] == s)["metrics"]["test_ppl"]
         for s in seeds
     ]
     report = {
-        "command": command,
+        "commands": commands,
         "machine": recipes.machine(),
         "threads": torch.get_num_threads(),
         "summary": summarize(runs),
@@ -92,7 +102,6 @@ def compare(part: str, seeds: list[int], options: dict[str, Any], work: Path, co
         "paper": {"on-lstm test_ppl": 56.17, "awd-lstm test_ppl": 57.3, "epochs": 1000},
         "runs": runs,
     }
-    path = RESULTS / f"on_lstm_{part}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 
@@ -120,6 +129,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the cpu preset's epochs")
     p.add_argument("--work", type=Path, default=None, help="where runs go (default: a temporary folder)")
     p.add_argument("--trees", type=Path, default=TREES)
+    p.add_argument("--merge", action="store_true", help="add to the results file's runs of other seeds")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -129,9 +139,9 @@ def main() -> None:
         work = a.work or Path(tmp)
         extra = {"epochs": a.epochs} if a.epochs else {}
         if "ptb" in parts:
-            compare("ptb", seeds, extra, work, command)
+            compare("ptb", seeds, extra, work, command, a.merge)
         if "grammar" in parts:
-            compare("grammar", seeds, {"corpus": "grammar", **extra}, work, command)
+            compare("grammar", seeds, {"corpus": "grammar", **extra}, work, command, a.merge)
         if "trees" in parts:
             trees(work, seeds[0], a.trees, command)
 
