@@ -20,8 +20,8 @@ PTB_LM_TEXT = (
     "a folder of language-model text ptb.train.txt, ptb.valid.txt and ptb.test.txt (Mikolov's "
     "simple-examples names; AWD-LSTM's train.txt, valid.txt, test.txt also work): one sentence per line, "
     "words separated by spaces, already lowercased with numbers as N and rare words as <unk>; evaluation "
-    "reads only the test file and also takes that one file, or a file of bracketed trees (PTB_TREES) to "
-    "score induced trees"
+    "reads only the test file and also takes that one file, or a file of Penn Treebank bracketed trees "
+    "(.mrg files or one tree per line) to score the trees the model induces"
 )
 PTB_TREES = (
     "a file of Penn Treebank bracketed trees: .mrg files (trees over several lines) or one tree per line, "
