@@ -110,3 +110,31 @@ def test_the_6181_page_quotes_its_results_files():
     vae = json.loads((ROOT / "docs" / "results" / "gaussian_vae.json").read_text())
     for run in vae["runs"]:
         assert f"{run['metrics']['nelbo']:.1f}" in page, f"-ELBO of {run['entry']} is not on the page"
+
+
+def test_the_6671_page_quotes_its_results_files():
+    page = (ROOT / "docs" / "articles" / "6671-dgcnn-extraction.md").read_text(encoding="utf-8")
+    flat = " ".join(page.split())
+    gen = json.loads((ROOT / "docs" / "results" / "dgcnn_generated.json").read_text(encoding="utf-8"))
+    for name, row in gen["summary"].items():
+        cells = (
+            f"| `{name}` | {row['n']} | {row['f1_mean']:.3f} ± {row['f1_std']:.3f} | {row['f1_min']:.3f} – "
+            f"{row['f1_max']:.3f} | {row['precision_mean']:.3f} | {row['recall_mean']:.3f} |"
+        )
+        assert cells in page, f"generated-data row {cells!r} is not on the page"
+    assert "full_minus_no_subject_f1" in gen
+    for key in [k for k in gen if k.startswith("full_minus_")]:  # paired differences by seed
+        diff = gen[key]
+        assert f"{diff['mean']:+.3f} ± {diff['std']:.3f}" in page, f"{key} is not on the page"
+    for example in gen["examples"]:  # the example extractions are the trained model's real output
+        assert example["text"] in page, f"example {example['text']!r} is not on the page"
+        for subject, predicate, obj, *_ in example["extracted"]:
+            assert f"({subject}, {predicate}, {obj})" in page, (subject, predicate, obj)
+    sample = json.loads((ROOT / "docs" / "results" / "dgcnn_duie_sample.json").read_text(encoding="utf-8"))
+    assert f"{sample['run']['metrics']['f1']:.3f}" in page and "not a result" in page
+    speed = json.loads((ROOT / "docs" / "results" / "dgcnn_speed.json").read_text(encoding="utf-8"))
+    for what, ratio in speed["speedup_paired"].items():
+        assert f"| {what} | {ratio:.2f}× |" in page, f"speed ratio {what!r} ({ratio:.2f}) is not on the page"
+    for what, per_s in speed["sentences_per_s"].items():
+        assert f"| {what} | {per_s:.1f} |" in page, f"sentences/s of {what!r} is not on the page"
+    assert ("**missed**" if not speed["goal"]["met"] else "met") in flat
