@@ -6,6 +6,7 @@
   ``HF_HOME``, ``HF_TOKEN``, ``HF_HUB_DISABLE_XET=1``, offline mode off, telemetry off): env vars *and* the
   constants ``huggingface_hub`` cached at import time, all undone by ``monkeypatch`` after the test.
   Yields the server.
+- ``one_torch_thread``: the test runs on one torch thread (restored after), for tests of many tiny ops.
 """
 
 from __future__ import annotations
@@ -35,3 +36,16 @@ def hub_env(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     """``hub_server`` with the ``huggingface_hub`` client configured to use it (see :func:`apply_hub_env`)."""
     apply_hub_env(monkeypatch, hub_server, tmp_path / "hf_home")
     yield hub_server
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run the test on one torch thread (the count is restored after). Tests of many tiny ops are fastest
+    that way, and immune to OpenMP oversubscription on a busy machine (two threads on two shared cores
+    made such tests 10-50x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

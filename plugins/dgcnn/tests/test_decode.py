@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -139,16 +138,7 @@ def test_triple_prf_empty_conventions_and_errors() -> None:
         triple_prf([set()], [set(), set()])
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is fastest, and immune to a shared machine's oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_a_small_model_learns_two_sentences_and_decodes_them() -> None:
     """model + loss + decoder end to end: after overfitting, decode_batch returns the trained triples."""
     torch.manual_seed(0)

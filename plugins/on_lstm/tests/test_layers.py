@@ -12,13 +12,7 @@ from zoo_on_lstm.layers import LockedDropout, ONLSTMCell, ONLSTMStack, cumax, em
 D = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These are many tiny ops: on a busy 2-core machine two OpenMP threads make them ~50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # many tiny ops: see the fixture
 
 
 def naive_cell(cell: ONLSTMCell, x: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor) -> tuple[Tensor, ...]:

@@ -11,13 +11,7 @@ SMALL = {"embedding": 8, "hidden": 12, "layers": 3, "chunk_size": 4}
 NO_DROP = {"dropout": 0.0, "dropouth": 0.0, "dropouti": 0.0, "dropoute": 0.0, "wdrop": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These are many tiny ops: on a busy 2-core machine two OpenMP threads make them ~50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # many tiny ops: see the fixture
 
 
 def test_tied_weights_are_one_tensor_and_layer_sizes_follow_the_paper():
