@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 
 import zoo
+from zoo import atomic
 from zoo.checks import check_folder
 from zoo.data_formats import DUIE_JSON
 from zoo_dgcnn.data import (
@@ -148,7 +149,7 @@ def write_predictions(
             for t in triples
         ]
         lines.append(json.dumps({"text": example.text, "spo_list": spo}, ensure_ascii=False) + "\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    atomic.write_text(Path(path), "".join(lines))  # a crash or a full disk leaves any old file whole
 
 
 class ExtractionRecipe:
