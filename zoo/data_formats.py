@@ -4,7 +4,7 @@ import it to register their recipes' ``data_format``)."""
 
 from __future__ import annotations
 
-__all__ = ["DUIE_JSON", "MNIST_IDX", "PTB_LM_TEXT", "PTB_TREES", "SENTIMENT_BERT4KERAS"]
+__all__ = ["DUIE_JSON", "MNIST_IDX", "PTB_LM_TEXT", "SENTIMENT_BERT4KERAS"]
 
 MNIST_IDX = (
     "a folder of MNIST's IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
@@ -22,11 +22,6 @@ PTB_LM_TEXT = (
     "words separated by spaces, already lowercased with numbers as N and rare words as <unk>; evaluation "
     "reads only the test file and also takes that one file, or a file of Penn Treebank bracketed trees "
     "(.mrg files or one tree per line) to score the trees the model induces"
-)
-PTB_TREES = (
-    "a file of Penn Treebank bracketed trees: .mrg files (trees over several lines) or one tree per line, "
-    "with or without traces (-NONE-) and function tags; punctuation and traces are dropped, words mapped to "
-    "the model's vocabulary as the PTB LM text was made (lowercase, numbers -> N, unknown -> <unk>)"
 )
 DUIE_JSON = (
     "a folder of DuIE / SKE relation-extraction files: train_data.json and dev_data.json (DuIE 2.0: "

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+
+from zoo.testing import run_python_blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGES = [ROOT / "plugins" / "on_lstm" / "README.md", ROOT / "docs" / "articles" / "6621-on-lstm.md"]
 
 
-def python_blocks(page: Path) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), flags=re.S | re.M)
-
-
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_python_examples_run(page, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    blocks = python_blocks(page)
-    assert blocks, f"{page} has no python example"
-    namespace: dict[str, object] = {}
-    for block in blocks:  # blocks of one page share a namespace, as a reader's session would
-        exec(compile(block, str(page), "exec"), namespace)
+    run_python_blocks(page)  # blocks of one page share a namespace, as a reader's session would
 
 
 def test_the_6621_page_quotes_its_results_files():

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -140,18 +141,12 @@ def perplexity(model: LanguageModel, stream: Tensor, batch_size: int = EVAL_BATC
     return math.exp(total / count)
 
 
-def detach(state: Any) -> Any:
-    if state is None:
-        return None
-    if isinstance(state, Tensor):
-        return state.detach()
-    return type(state)(detach(s) for s in state) if isinstance(state, tuple) else [detach(s) for s in state]
-
-
 def train_lm(
     model: LanguageModel, train: Tensor, valid: Tensor, o: dict[str, Any], epochs: int, seed: int, desc: str
 ) -> dict[str, Any]:
-    """AWD-LSTM training (see the module docstring); returns the validation history and the optimizer used."""
+    """AWD-LSTM training (see the module docstring); returns the validation perplexity of every epoch and
+    the epoch after which ASGD took over (None if it never did). ``model.loss`` returns the state detached
+    (truncated BPTT)."""
     device = next(model.parameters()).device
     data = batchify(train, o["batch_size"]).to(device)
     params = list(model.parameters())
@@ -172,7 +167,7 @@ def train_lm(
             seq_len = min(seq_len, data.size(0) - 1 - i)
             for group in opt.param_groups:
                 group["lr"] = o["lr"] * seq_len / bptt
-            parts = model.loss(data[i : i + seq_len], data[i + 1 : i + 1 + seq_len], detach(state),
+            parts = model.loss(data[i : i + seq_len], data[i + 1 : i + 1 + seq_len], state,
                                alpha=o["alpha"], beta=o["beta"])  # fmt: skip
             state = parts["state"]
             opt.zero_grad(set_to_none=True)
@@ -200,21 +195,19 @@ def train_lm(
     return {"valid_ppl_history": history, "asgd_from_epoch": switched_at}
 
 
-class averaged:
-    """Context: swap in ASGD's running averages (``ax``) while evaluating; a no-op for other optimizers."""
-
-    def __init__(self, opt: torch.optim.Optimizer, params: list[Tensor]) -> None:
-        self.opt, self.params = opt, params
-        self.saved: list[Tensor] = []
-
-    def __enter__(self) -> None:
-        if isinstance(self.opt, torch.optim.ASGD):
-            self.saved = [p.detach().clone() for p in self.params]
-            load_average(self.opt, self.params)
-
-    def __exit__(self, *exc: object) -> None:
+@contextmanager
+def averaged(opt: torch.optim.Optimizer, params: list[Tensor]) -> Iterator[None]:
+    """Swap in ASGD's running averages (``ax``) while evaluating; a no-op for other optimizers."""
+    if not isinstance(opt, torch.optim.ASGD):
+        yield
+        return
+    saved = [p.detach().clone() for p in params]
+    load_average(opt, params)
+    try:
+        yield
+    finally:
         with torch.no_grad():
-            for p, s in zip(self.params, self.saved, strict=False):
+            for p, s in zip(params, saved, strict=True):
                 p.copy_(s)
 
 
@@ -240,7 +233,6 @@ def layer_distances(model: LanguageModel, sentences: Sequence[Sequence[str]]) ->
         raise zoo.RecipeError("the model carries no vocabulary: train it with zoo train on-lstm-lm")
     vocab = Vocabulary(list(model.vocab))
     device = next(model.parameters()).device
-    out: list[Tensor] = []
     order = sorted(range(len(sentences)), key=lambda k: len(sentences[k]))
     result: dict[int, Tensor] = {}
     for start in range(0, len(order), 64):
@@ -255,8 +247,7 @@ def layer_distances(model: LanguageModel, sentences: Sequence[Sequence[str]]) ->
         for col, k in enumerate(idx):
             n = len(sentences[k])
             result[k] = d[:, 1 : n + 1, col]
-    out = [result[k] for k in range(len(sentences))]
-    return out
+    return [result[k] for k in range(len(sentences))]
 
 
 def parse_scores(
