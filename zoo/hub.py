@@ -155,17 +155,17 @@ def _network_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
-def _download(spec: str, token: str | bool | None) -> tuple[Path, list[str]]:
-    """Fetch a checkpoint; return its snapshot folder and the names of its files there."""
+def _download(spec: str, token: str | bool | None, files: list[str] | None = None) -> tuple[Path, list[str]]:
+    """Fetch a checkpoint (``files``, default :data:`CHECKPOINT_FILES`, and the shards its index names);
+    return its snapshot folder and the names of its files there."""
     from huggingface_hub import hf_hub_download, snapshot_download
 
     repo_id, revision = parse_repo_spec(spec)
+    files = files or CHECKPOINT_FILES
     try:
         with quiet_progress():
-            path = Path(
-                snapshot_download(repo_id, revision=revision, allow_patterns=CHECKPOINT_FILES, token=token)
-            )
-            names = [n for n in CHECKPOINT_FILES if (path / n).is_file()]
+            path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=files, token=token))
+            names = [n for n in files if (path / n).is_file()]
             if checkpoint.INDEX_NAME in names:
                 shards = shard_names(path / checkpoint.INDEX_NAME)
                 commit = path.name  # snapshots/<commit>: every shard comes from the same commit
@@ -177,12 +177,13 @@ def _download(spec: str, token: str | bool | None) -> tuple[Path, list[str]]:
     return path, names
 
 
-def download(spec: str, *, token: str | bool | None = None) -> Path:
+def download(spec: str, *, token: str | bool | None = None, files: list[str] | None = None) -> Path:
     """Fetch a checkpoint into the huggingface_hub cache (or find it there); return its folder.
 
-    Only the checkpoint's files are fetched: :data:`CHECKPOINT_FILES` and the shards its index names.
+    Only the checkpoint's files are fetched: ``files`` (exact names, default :data:`CHECKPOINT_FILES`)
+    and the shards its index names.
     """
-    return _download(spec, token)[0]
+    return _download(spec, token, files)[0]
 
 
 def pull(spec: str, directory: str | os.PathLike[str], *, token: str | bool | None = None) -> Path:
