@@ -222,7 +222,10 @@ class BertEncoder(nn.Module):
     def reset_parameters(self, std: float = 0.02) -> None:
         """BERT's initialization: N(0, std²) weights, zero biases, unit/zero LayerNorm; the padding row of
         the word embeddings is zero. Norm modules other than LayerNorm, and every module inside a norm (e.g.
-        a conditional norm's zero-initialized projections), keep their own initialization."""
+        a conditional norm's zero-initialized projections), keep their own initialization. Nothing is done
+        on the meta device (a checkpoint load assigns every tensor)."""
+        if self.embeddings.word.weight.is_meta:
+            return
         blocks = [b for b in self.blocks if isinstance(b, BertBlock)]
         norms = [self.embeddings.norm, *(n for b in blocks for n in (b.attn_norm, b.ffn_norm))]
         if self.mlm is not None:

@@ -37,7 +37,8 @@ def attention_mask(
         attention: a kind (``"bidirectional"``, ``"causal"``, ``"unilm"``) or an explicit mask
             ``(B, L, L)`` or ``(L, L)`` bool, True = query (row) may attend to key (column).
         padding: ``(B, L)`` bool, True = a real token. Padded keys are never attended to; a query that
-            would see no key at all (a padded position) attends to itself, so no row is all ``-inf``.
+            would see no key at all (a padded position) attends to itself, and in a batch row with no real
+            token every query sees that row's padding: no row of the mask is all False (no NaN).
         segments: ``(B, L)`` segment ids, needed by ``"unilm"``.
 
     Returns:
