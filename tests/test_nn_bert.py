@@ -494,3 +494,16 @@ def test_init_is_bert_s() -> None:
             assert torch.equal(p, torch.zeros_like(p)), name
         else:
             assert 0.01 < p.std() < 0.03, name
+
+
+def test_the_plugin_guide_section_runs(tmp_path):
+    """docs/plugins.md, "A BERT-style encoder (zoo.nn)": its example runs (a custom norm, HF round trip)."""
+    from zoo.testing import run_python_blocks
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    title = "## A BERT-style encoder (`zoo.nn`)"
+    section = title + page.split(title, 1)[1].split("\n## ", 1)[0]
+    (tmp_path / "section.md").write_text(section, encoding="utf-8")
+    namespace = run_python_blocks(tmp_path / "section.md")
+    assert namespace["hidden"].shape == (1, 5, 32)
+    assert not namespace["again"].embeddings.norm.shift.weight.any()
