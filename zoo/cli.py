@@ -20,6 +20,7 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zoo import api
@@ -134,7 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(recipes.format_metrics(record["metrics"], record["reference"]), file=human)
     if record.get("notes"):
         print(f"note: {record['notes']}", file=human)
-    print(f"\nsaved to {out} (config.json, model.safetensors, results.json, README.md)", file=human)
+    files = ", ".join(sorted(p.name for p in Path(out).iterdir() if p.is_file()))
+    print(f"\nsaved to {out} ({files})", file=human)
     if record.get("reload_identical"):
         print(f'reloaded with zoo.load("local-dir:{out}"): outputs identical', file=human)
     if args.json:
