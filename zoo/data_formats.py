@@ -4,7 +4,7 @@ import it to register their recipes' ``data_format``)."""
 
 from __future__ import annotations
 
-__all__ = ["DUIE_JSON", "MNIST_IDX", "PTB_LM_TEXT", "SENTIMENT_BERT4KERAS"]
+__all__ = ["DUIE_JSON", "MNIST_IDX", "PTB_LM_TEXT", "SENTIMENT_BERT4KERAS", "SOGOU_QA_JSON"]
 
 MNIST_IDX = (
     "a folder of MNIST's IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
@@ -29,4 +29,11 @@ DUIE_JSON = (
     "...}]} JSON object per line, and the schema all_50_schemas (or duie_schema.json) with one "
     '{"subject_type", "predicate", "object_type"} line per predicate; evaluation reads only the dev file '
     "and also takes any one file of such lines"
+)
+SOGOU_QA_JSON = (
+    'a question-answering JSON file, either SogouQA / WebQA style (a list of {"id", "question", '
+    '"passages": [{"passage", "answer"}]} records; answer "" = no answer in that passage, space-separated '
+    'parts = one answer in several pieces) or SQuAD / CMRC 2018 style ({"data": [{"paragraphs": '
+    '[{"context", "qas": [{"id", "question", "answers": [{"text", "answer_start"}]}]}]}]}, one passage per '
+    'question); the format is detected from the top level (a list or an object with "data")'
 )
