@@ -65,3 +65,14 @@ def test_eval_options_are_validated_and_passed_to_evaluate(
     assert main(["eval", str(tmp_path / "run"), "--option", "threshold=high"]) == 1
     assert "option 'threshold' of 'tiny-scorer' takes a number" in capsys.readouterr().err
     assert len(EvalOptionsRecipe.seen) == 2  # nothing ran for the bad calls
+
+
+def test_predictions_flag_is_the_predictions_option(capsys, tmp_path, monkeypatch, use_host, make_host):
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    use_host(make_host(scorer=EvalOptionsPlugin()))
+    recipes.train("tiny-scorer", tmp_path / "run")
+    EvalOptionsRecipe.seen.clear()
+    pred = tmp_path / "answers.txt"
+    assert main(["eval", str(tmp_path / "run"), "--predictions", str(pred)]) == 0
+    assert pred.read_text() == "written\n"
+    assert EvalOptionsRecipe.seen == [{"predictions": str(pred), "threshold": 0.5}]

@@ -149,9 +149,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the report's warnings are printed below, once, readably
-        report = recipes.evaluate(
-            args.target, data=args.data, device=args.device, options=_key_values(args.option, "--option")
-        )
+        options = _key_values(args.option, "--option")
+        if args.predictions is not None:  # shorthand for --option predictions=FILE
+            options["predictions"] = args.predictions
+        report = recipes.evaluate(args.target, data=args.data, device=args.device, options=options)
     for message in report["warnings"]:
         print(f"zoo: WARNING: {message}", file=sys.stderr)
     if args.json:
@@ -287,6 +288,11 @@ def build_parser(with_plugins: bool = True, train_name: str | None = None) -> ar
         action="append",
         metavar="KEY=VALUE",
         help="an evaluation option of the recipe (repeatable), e.g. predictions=out.json",
+    )
+    p.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="write the model's predictions there (= --option predictions=FILE; recipes that offer it)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
