@@ -240,6 +240,18 @@ def test_clean_passage_and_answer_occurs() -> None:
     assert not answer_occurs("", "任何篇章") and not answer_occurs(" ", "任何篇章")
 
 
+def test_cleaning_keeps_latin_words_and_maps_one_character_to_one() -> None:
+    """bert4keras turns EVERY space into ","; only the spaces between Chinese text are separators here, so
+    English passages and answers keep their words (a SQuAD answer "New York" is one part)."""
+    assert clean_passage("He moved to New  York, then Paris.") == "He moved to New  York, then Paris."
+    assert clean_passage("张伟  出生于 北京 in 2001") == "张伟,,出生于,北京 in 2001"
+    for text in ("巴西 俄罗斯、印度", "New York 纽约 市", "  开头 和结尾  "):
+        assert len(clean_passage(text)) == len(text)  # offsets into the cleaned text fit the original
+    assert answer_occurs("New York", "He moved to New York in 2001.")
+    assert training_target("He moved to New York in 2001.", ["New York"], 100) == "New York"
+    assert training_target("纽约位于美国 东北部", ["美国 东北部"], 100) == "美国,东北部"
+
+
 def test_training_target_by_hand() -> None:
     passage = "《窃读记》的作者是台湾作家林海音，原名林含英。"
     assert training_target(passage, ["林含英", "林海音"], 100) == "林含英"  # the first that occurs

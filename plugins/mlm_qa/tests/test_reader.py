@@ -126,6 +126,15 @@ def test_answers_are_spelt_as_the_passage_spells_them(tmp_path: Path) -> None:
     assert answer(city, "where?", [passage]).text == "New  York"
 
 
+def test_passages_are_read_cleaned_and_answered_in_their_own_text() -> None:
+    """The model reads "北京、上海" as "北京,上海" (as training does); answers are the passage's text."""
+    chars = bert_char_tokenizer(["北京,上海 和 广州", "哪里"])
+    passage = "北京、上海 广州"
+    model = Planned(chars, {"北京,上海,广州": ("上海,广州", 0.9)})  # planned on the CLEANED passage
+    got = answer(model, "哪里", [passage])
+    assert got.text == "上海 广州" and got.votes == [Vote("上海 广州", pytest.approx(0.9))]
+
+
 def trained_tiny() -> MLMReader:
     torch.manual_seed(0)
     tokenizer = bert_char_tokenizer(["首都是北京。上海很大", "哪里"])

@@ -20,6 +20,7 @@ fields of the wrong type raise a ``ValueError`` naming the file and the record.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -57,7 +58,7 @@ SKIP_REASONS = {
     "gold set only; SQuAD: dropped)",
 }
 
-_SEPARATORS = re.compile(" |、|；|，")
+_PUNCTUATION = re.compile("、|；|，")
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,37 @@ class QAData:
         return f"{self.path or 'QA data'}: " + "; ".join(parts) if parts else ""
 
 
+def _separator_spaces(text: str) -> list[int]:
+    """Positions of the spaces that separate Chinese (non-ASCII) text: the nearest non-space characters on
+    both sides are non-ASCII. Spaces inside Latin text (``New York``) are words' own and are kept."""
+    out = []
+    for i, char in enumerate(text):
+        if char != " ":
+            continue
+        left, right = text[:i].rstrip(" "), text[i + 1 :].lstrip(" ")
+        if left and right and not left[-1].isascii() and not right[0].isascii():
+            out.append(i)
+    return out
+
+
 def clean_passage(text: str) -> str:
-    """bert4keras' passage cleaning: every space, ``、``, ``；`` and ``，`` becomes ``,``."""
-    return _SEPARATORS.sub(",", text)
+    """bert4keras' passage cleaning: ``、``, ``；``, ``，`` and the spaces between Chinese text become ``,``.
+
+    One character for one, so offsets into the cleaned text point into the original. bert4keras replaces
+    EVERY space (its data is Chinese, whose BERT tokenizer drops spaces); here spaces between Latin
+    characters stay, so English passages keep their words (``New York`` is not ``New,York``).
+    """
+    chars = list(_PUNCTUATION.sub(",", text))
+    for i in _separator_spaces(text):
+        chars[i] = ","
+    return "".join(chars)
 
 
 def _parts(answer: str) -> list[str]:
-    """An answer's non-empty space-separated parts, each cleaned like a passage."""
-    return [clean_passage(part) for part in answer.split(" ") if part]
+    """An answer's non-empty parts (split at the spaces between Chinese text), each cleaned like a passage."""
+    cuts = [-1, *_separator_spaces(answer), len(answer)]
+    parts = (answer[a + 1 : b].strip(" ") for a, b in itertools.pairwise(cuts))
+    return [clean_passage(part) for part in parts if part]
 
 
 def answer_occurs(answer: str, passage: str) -> bool:

@@ -5,7 +5,9 @@ decoded with the constrained decoder (:mod:`zoo_mlm_qa.decode`); its answer and 
 vote. Empty answers cast no vote; the others are pooled by :func:`zoo_mlm_qa.metric.vote`
 (``Σs² / (Σs + 1)`` per distinct answer) and the best wins. Answers are grouped by the tokenizer's
 decoding of their tokens (normalized text, as bert4keras), and every answer's text is the passage's own
-substring (through the token offsets), so case and spacing are the passage's.
+substring (through the token offsets), so case and spacing are the passage's. The model reads each
+passage cleaned as in training (:func:`zoo_mlm_qa.data.clean_passage`: blanks, ``、``, ``；``, ``，`` ->
+``,``, one character for one, so the offsets still point into the original text).
 
 A passage shorter than the answer slots is fine; an empty one just yields "". The model runs in eval mode
 with no gradient; its training flags are restored after.
@@ -14,7 +16,7 @@ with no gradient; its training flags are restored after.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -22,6 +24,7 @@ import torch
 import zoo
 from zoo.checks import check_int
 from zoo.text import special_ids
+from zoo_mlm_qa.data import clean_passage
 from zoo_mlm_qa.decode import one_pass_decode
 from zoo_mlm_qa.encoding import PassageTokens, encode_inputs_batch, passage_tokens
 from zoo_mlm_qa.metric import best_answer
@@ -143,7 +146,8 @@ def answer_many(
     parts = [_question_parts(q) for q in questions]
     pairs: list[tuple[str, PassageTokens]] = []
     for question, texts in parts:
-        pairs.extend((question, p) for p in passage_tokens(tokenizer, texts, model.max_p_len))
+        read = passage_tokens(tokenizer, [clean_passage(t) for t in texts], model.max_p_len)
+        pairs.extend((question, replace(p, text=raw)) for p, raw in zip(read, texts, strict=True))
     with torch.no_grad():
         votes = _read(model, pairs, batch_size, constrained)
     out, start = [], 0
