@@ -102,11 +102,11 @@ def test_missing_repo_and_revision(hub_env, trained):
 def test_a_checkpoint_naming_an_uninstalled_architecture(hub_env, trained):
     folder = trained[1]
     config = json.loads((folder / "config.json").read_text())
-    config["architecture"] = "mlm-qa"
+    config["architecture"] = "seq2seq-qa"  # provided by no installed plugin
     hub_env.create_repo("bob/qa")  # zoo.push refuses an unknown architecture: write the repo directly
     files = {name: (folder / name).read_bytes() for name in ("model.safetensors", "README.md")}
     hub_env.commit("bob/qa", {**files, "config.json": json.dumps(config).encode()})
-    with pytest.raises(MissingPluginError, match=r"'mlm-qa'.*Install the plugin"):
+    with pytest.raises(MissingPluginError, match=r"'seq2seq-qa'.*Install the plugin"):
         zoo.load("hf-hub:bob/qa")
 
 
