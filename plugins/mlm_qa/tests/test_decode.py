@@ -170,6 +170,20 @@ def test_autoregressive_equals_one_pass_when_the_slots_are_not_read() -> None:
     assert all(is_run(t, p[:-1]) for (t, _), p in zip(ar, passages, strict=True))
 
 
+def test_one_pass_equals_the_search_on_all_slot_probs_and_skips_unreached_slots() -> None:
+    model, (ids, passages) = reader(), batch_inputs()
+    with torch.no_grad():
+        logits = model(ids) * 20
+    logits[:, 1, SEP] += 100  # every answer ends by slot 1: slots 2.. are never reached
+    one = one_pass_decode(lambda x: logits, ids, passages, SEP)
+    want = constrained_decode_batch(logits.softmax(-1), passages, SEP)
+    assert [t for t, _ in one] == [t for t, _ in want] and any(t for t, _ in one)
+    assert all(abs(s - r) < 1e-12 for (_, s), (_, r) in zip(one, want, strict=True))
+    poisoned = logits.clone()
+    poisoned[:, 2:] = torch.nan  # the one-pass decoder must not read (softmax) them
+    assert one_pass_decode(lambda x: poisoned, ids, passages, SEP) == one
+
+
 def test_autoregressive_reads_the_filled_slots() -> None:
     model, (ids, passages) = reader(), batch_inputs()
     with torch.no_grad():

@@ -135,9 +135,21 @@ def constrained_decode_batch(probs: Tensor, passages: Sequence[Sequence[int]], s
     _check_probs(probs, batched=True)
     if len(passages) != probs.shape[0]:
         raise ValueError(f"got {len(passages)} passages for {probs.shape[0]} rows of probs")
-    search = _Constrained(passages, sep, probs.shape[2], probs.shape[1], probs.device)
-    for step in range(probs.shape[1]):
-        search.step(step, probs[:, step])
+    return _search(lambda step: probs[:, step], probs.shape, passages, sep, probs.device)
+
+
+def _search(
+    slot_probs: Callable[[int], Tensor],
+    shape: Sequence[int],
+    passages: Sequence[Sequence[int]],
+    sep: int,
+    device: torch.device,
+) -> list[Decoded]:
+    """The constrained search over ``shape = (B, A, V)`` slots; ``slot_probs(i)`` gives slot ``i``'s
+    probabilities ``(B, V)``, asked for only until every row has chosen ``[SEP]``."""
+    search = _Constrained(passages, sep, shape[2], shape[1], device)
+    for step in range(shape[1]):
+        search.step(step, slot_probs(step))
         if bool(search.done.all()):
             break
     return search.results()
@@ -176,12 +188,23 @@ def one_pass_decode(
     model: SlotModel, ids: Tensor, passages: Sequence[Sequence[int]], sep: int, constrained: bool = True
 ) -> list[Decoded]:
     """Every slot of every row of ``ids (B, L)`` from ONE forward of ``model`` (eval mode, no grad), then
-    :func:`constrained_decode_batch` (or :func:`unconstrained_decode_batch` with ``constrained=False``)."""
+    :func:`constrained_decode_batch` (or :func:`unconstrained_decode_batch` with ``constrained=False``).
+
+    The constrained search takes the softmax of a slot only when it reaches it (the answer's length + 1
+    slots, not all ``max_a_len``): the same answers and scores, less work after the forward.
+    """
     with _inference(model):
-        probs = model(ids).float().softmax(dim=-1)
-    if constrained:
-        return constrained_decode_batch(probs, passages, sep)
-    return unconstrained_decode_batch(probs, sep)
+        logits = model(ids)
+    if not constrained:
+        return unconstrained_decode_batch(logits.float().softmax(dim=-1), sep)
+    if logits.dim() != 3 or len(passages) != logits.shape[0]:
+        raise ValueError(
+            f"model(ids) must give (B, max_a_len, V) slot logits for the {len(passages)} passages; "
+            f"got shape {tuple(logits.shape)}"
+        )
+    return _search(
+        lambda step: logits[:, step].float().softmax(dim=-1), logits.shape, passages, sep, logits.device
+    )
 
 
 def autoregressive_decode(
