@@ -172,3 +172,44 @@ def test_the_7124_page_quotes_its_results_files():
     load = json.loads((ROOT / "docs" / "results" / "bert_load.json").read_text(encoding="utf-8"))
     for ratio in load["ratio_zoo_over_transformers"].values():
         assert f"{ratio:.2f}×" in page
+
+
+def test_the_7148_page_quotes_its_results_files():
+    page = (ROOT / "docs" / "articles" / "7148-mlm-reading-comprehension.md").read_text(encoding="utf-8")
+    flat = " ".join(page.split())
+    gen = json.loads((ROOT / "docs" / "results" / "mlm_qa_generated.json").read_text(encoding="utf-8"))
+    runs = gen["runs"]
+    for key, field in (("constrained", "metrics"), ("unconstrained", "unconstrained")):
+        s = gen["summary"]["scratch"][key]
+        accuracy = sum(r[field]["accuracy"] for r in runs) / len(runs)
+        f1 = sum(r[field]["f1"] for r in runs) / len(runs)
+        cells = (
+            f"| {s['n']} | {s['mean']:.3f} ± {s['std']:.3f} | {s['min']:.3f} – {s['max']:.3f} | "
+            f"{accuracy:.3f} | {f1:.3f} |"
+        )
+        assert cells in page, f"generated row {cells!r} is not on the page"
+    assert ", ".join(f"{r['metrics']['final']:.3f}" for r in runs) in flat
+    for r in runs:
+        assert f"{r['train_subset']['final']:.3f}" in flat
+    gain = sum(r["metrics"]["final"] - r["unconstrained"]["final"] for r in runs) / len(runs)
+    assert f"+{gain:.3f} final on average" in flat
+    mean = gen["summary"]["scratch"]["constrained"]["mean"]
+    verdict = "**missed**" if mean < gen["goal"]["generated_final"] else "**met**"
+    assert f"{verdict}: {mean:.3f}" in flat
+    cmrc = json.loads((ROOT / "docs" / "results" / "mlm_qa_cmrc.json").read_text(encoding="utf-8"))
+    for r in cmrc["runs"]:
+        m, u = r["metrics"], r["unconstrained"]
+        row = (
+            f"| {r['arm']} | {m['accuracy']:.3f} | {m['f1']:.3f} | {m['final']:.3f} | {u['final']:.3f} | "
+            f"{m['train_loss']:.2f} |"
+        )
+        assert row in page, f"CMRC row {row!r} is not on the page"
+    speed = json.loads((ROOT / "docs" / "results" / "mlm_qa_speed.json").read_text(encoding="utf-8"))
+    for r in speed["results"]:
+        q, x = r["questions_per_s"], r["ratio_one_pass_vs"]
+        row = (
+            f"| {r['setting']} | {r['mode']} | {q['one-pass']:.2f} | {q['autoregressive']:.2f} | "
+            f"{x['autoregressive']:.2f}× | {x['ar-one-slot']:.2f}× |"
+        )
+        assert row in page, f"speed row {row!r} is not on the page"
+    assert ("**missed**" if not speed["goal"]["met"] else "met") in flat

@@ -57,7 +57,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"epochs": 1, "n_train": 64, "n_dev": 32, "lr": 1e-3, "warmup": 2},
-    "cpu": {"epochs": 12, "n_train": 4000, "n_dev": 400, "lr": 1e-3, "warmup": 100},
+    "cpu": {"epochs": 30, "n_train": 4000, "n_dev": 400, "lr": 1e-3, "warmup": 100},
     "paper": {"epochs": 10, "n_train": 20000, "n_dev": 400, "lr": 1e-5, "warmup": 0},
 }
 EVAL_DEV = 400  # zoo eval without --data: the generated dev set of this size (data_seed 0)
