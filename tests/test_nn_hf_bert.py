@@ -19,7 +19,14 @@ from torch import Tensor, nn
 
 from zoo.errors import CheckpointError
 from zoo.nn import BertConfig, BertEncoder
-from zoo.nn.hf_bert import export_hf_bert, hf_state_dict, load_bert_state, load_hf_bert, read_hf_bert
+from zoo.nn.hf_bert import (
+    export_hf_bert,
+    hf_state_dict,
+    init_from_hf_bert,
+    load_bert_state,
+    load_hf_bert,
+    read_hf_bert,
+)
 from zoo.testing import set_hub_offline
 from zoo.text import wordpiece_tokenizer
 
@@ -455,3 +462,26 @@ def test_export_refuses_to_replace_user_data(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "notes.txt").read_text() == "mine"
     export_hf_bert(BertEncoder(BertConfig(**SMALL)), tmp_path / "out")
     export_hf_bert(BertEncoder(BertConfig(**SMALL)), tmp_path / "out")  # an earlier export is replaced
+
+
+def test_a_backbone_starts_from_a_checkpoint_whose_heads_differ(tmp_path: Path) -> None:
+    """A BertModel checkpoint (pooler, no MLM head) into an encoder with an MLM head and no pooler: the
+    shared tensors load, the pooler is dropped, the MLM head keeps its initialization and is reported."""
+    config = BertConfig(
+        vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+        max_position_embeddings=20, pooler=True,
+    )  # fmt: skip
+    torch.manual_seed(1)
+    source = BertEncoder(config)
+    export_hf_bert(source, tmp_path / "bert")
+    bert = read_hf_bert(tmp_path / "bert")
+    assert bert.encoder_sizes()["num_hidden_layers"] == 2 and "vocab_size" not in bert.encoder_sizes()
+    target = BertEncoder(BertConfig(vocab_size=40, **bert.encoder_sizes(), mlm_head=True))
+    head = {k: v.clone() for k, v in target.state_dict().items() if k.startswith("mlm.")}
+    fresh = init_from_hf_bert(target, bert)
+    assert fresh == sorted(head)
+    loaded = target.state_dict()
+    for key, value in source.state_dict().items():
+        if not key.startswith("pooler."):
+            assert torch.equal(loaded[key], value), key
+    assert all(torch.equal(loaded[k], v) for k, v in head.items())

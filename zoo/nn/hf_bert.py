@@ -47,10 +47,12 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 __all__ = [
+    "ENCODER_SIZES",
     "HF_BERT_FILES",
     "HFBert",
     "export_hf_bert",
     "hf_state_dict",
+    "init_from_hf_bert",
     "load_bert_state",
     "load_hf_bert",
     "read_hf_bert",
@@ -91,6 +93,18 @@ _MLM_BIAS = "cls.predictions.bias"
 _DECODER_WEIGHT = "cls.predictions.decoder.weight"
 _DECODER_BIAS = "cls.predictions.decoder.bias"
 _UNUSED = ("embeddings.position_ids", "cls.seq_relationship.")  # known, not part of the encoder
+#: the BertConfig fields a model starting from a checkpoint must share with it (heads and vocabulary aside)
+ENCODER_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "hidden_act",
+    "layer_norm_eps",
+    "pad_token_id",
+    "type_vocab_size",
+)
 
 
 @dataclass
@@ -107,6 +121,12 @@ class HFBert:
     tokenizer: Tokenizer | None
     source: str
     ignored: list[str] = field(default_factory=list)
+
+    def encoder_sizes(self) -> dict[str, Any]:
+        """The checkpoint's :data:`ENCODER_SIZES` (Hugging Face names): the arguments that give a plugin
+        model built on :class:`BertEncoder` this checkpoint's shape (its vocabulary: the tokenizer's)."""
+        values = self.config.to_dict()
+        return {name: values[name] for name in ENCODER_SIZES}
 
 
 # -- names ---------------------------------------------------------------------------------
@@ -383,6 +403,24 @@ def load_bert_state(encoder: BertEncoder, state: Mapping[str, Tensor]) -> list[s
     with torch.no_grad():
         encoder.load_state_dict(dict(state), strict=False)
     return sorted(k for k in own if k not in state)
+
+
+def init_from_hf_bert(encoder: BertEncoder, bert: HFBert) -> list[str]:
+    """Start ``encoder`` (a plugin model's backbone, built with :meth:`HFBert.encoder_sizes`) from ``bert``.
+
+    Where the heads differ: a pooler the encoder lacks is dropped, and an MLM head the checkpoint lacks (a
+    ``BertModel``) keeps the encoder's fresh initialization; everything else loads strictly
+    (:func:`load_bert_state`). Returns the keys left at their initialization.
+    """
+    state = dict(bert.state)
+    if encoder.pooler is None:
+        state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+    fresh: list[str] = []
+    if encoder.mlm is not None and not bert.config.mlm_head:
+        own = encoder.state_dict()
+        fresh = [k for k in own if k.startswith("mlm.")]
+        state |= {k: own[k] for k in fresh}
+    return sorted(set(load_bert_state(encoder, state)) | set(fresh))
 
 
 def load_hf_bert(

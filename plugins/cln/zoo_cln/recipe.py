@@ -120,21 +120,16 @@ class ConditionalLMRecipe:
             if backbone.tokenizer is None:
                 raise zoo.RecipeError(f"{o['backbone']} has no tokenizer.json or vocab.txt")
             tokenizer = backbone.tokenizer
-            sizes = backbone.config.to_dict()
-            args = {k: sizes[k] for k in BACKBONE_ARGS} | dict(config.model_args)
+            args = backbone.encoder_sizes() | dict(config.model_args)
         else:
             tokenizer = bert_char_tokenizer(texts, vocab_size=vocab_size or None)
         args.setdefault("max_position_embeddings", maxlen)
         model = zoo.load(config.name, vocab_size=tokenizer.get_vocab_size(), **args)
         model.tokenizer = tokenizer
         if backbone is not None:
-            from zoo.nn.hf_bert import load_bert_state
+            from zoo.nn.hf_bert import init_from_hf_bert
 
-            own = model.backbone.state_dict()
-            state = {k: v for k, v in backbone.state.items() if not k.startswith("pooler.")}  # unused here
-            if not backbone.config.mlm_head:  # e.g. a BertModel checkpoint: the LM head starts fresh
-                state |= {k: v for k, v in own.items() if k.startswith("mlm.")}
-            load_bert_state(model.backbone, state)
+            init_from_hf_bert(model.backbone, backbone)  # a BertModel's missing LM head starts fresh
         model.to(config.device)
         encoded = encode_batch(tokenizer, texts, maxlen=maxlen)
         ids, labels = encoded.ids.to(config.device), labels.to(config.device)
@@ -194,16 +189,3 @@ class ConditionalLMRecipe:
         model = model.to(device)
         metrics = held_out_nll(model, encoded.ids.to(device), labels.to(device), batch_size)
         return {**metrics, "reviews": float(len(texts)), "unknown_tokens": float(encoded.unknown)}
-
-
-BACKBONE_ARGS = (
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "max_position_embeddings",
-    "hidden_act",
-    "layer_norm_eps",
-    "pad_token_id",
-    "type_vocab_size",
-)

@@ -63,10 +63,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 EVAL_DEV = 400  # zoo eval without --data: the generated dev set of this size (data_seed 0)
 TRAIN_NAMES = ("train.json", "cmrc2018_train.json", "SogouQA.json", "WebQA.json")
 DEV_NAMES = ("dev.json", "cmrc2018_dev.json", "valid.json", "test.json")
-BACKBONE_ARGS = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings", "hidden_act", "layer_norm_eps", "pad_token_id", "type_vocab_size",
-)  # fmt: skip
 
 
 def split_file(questions: Sequence[Question], dev_fraction: float) -> tuple[list[Question], list[Question]]:
@@ -198,25 +194,17 @@ class ReadingRecipe:
             if backbone.tokenizer is None:
                 raise zoo.RecipeError(f"{o['backbone']} has no tokenizer.json or vocab.txt")
             tokenizer = backbone.tokenizer
-            sizes = backbone.config.to_dict()
-            args = {
-                **{k: v for k, v in args.items() if k.startswith("max_")},
-                **{k: sizes[k] for k in BACKBONE_ARGS},
-            }
-            args |= dict(config.model_args)
+            lengths = {k: v for k, v in args.items() if k.startswith("max_")}  # the preset's
+            args = lengths | backbone.encoder_sizes() | dict(config.model_args)
         else:
             texts = [q.question for q in train] + [clean_passage(p.text) for q in train for p in q.passages]
             tokenizer = bert_char_tokenizer(texts, vocab_size=vocab_size or None)
         model = zoo.load(config.name, vocab_size=tokenizer.get_vocab_size(), **args)
         model.tokenizer = tokenizer
         if backbone is not None:
-            from zoo.nn.hf_bert import load_bert_state
+            from zoo.nn.hf_bert import init_from_hf_bert
 
-            own = model.backbone.state_dict()
-            state = {k: v for k, v in backbone.state.items() if not k.startswith("pooler.")}
-            if not backbone.config.mlm_head:  # a BertModel checkpoint: the MLM head starts fresh
-                state |= {k: v for k, v in own.items() if k.startswith("mlm.")}
-            load_bert_state(model.backbone, state)
+            init_from_hf_bert(model.backbone, backbone)  # a BertModel's missing MLM head starts fresh
         model.to(config.device)
         rng = random.Random(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
