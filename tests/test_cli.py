@@ -355,3 +355,25 @@ def test_train_and_eval_through_a_users_symlink_keep_the_link(capsys, tmp_path, 
     code, out, _ = run(capsys, "eval", str(link), "--json")
     assert code == 0 and json.loads(out)["name"] == "example-mlp"
     assert zoo.load(f"local-dir:{link}").zoo_config.architecture == "example-mlp"
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone (``zoo list --json | head -1``): every write raises EPIPE."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise ValueError("not a real file")
+
+
+@pytest.mark.parametrize("argv", [["list", "--json"], ["list"], ["info", "example-mlp"]])
+def test_a_closed_pipe_ends_quietly(argv, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    code = main(argv)
+    monkeypatch.undo()
+    _, err = capsys.readouterr()
+    assert code == 141 and err == "", err  # no "zoo: error: BrokenPipeError", no traceback

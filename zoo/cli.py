@@ -336,7 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = args.debug or os.environ.get("ZOO_DEBUG", "") not in ("", "0")
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return status
     except ZooError as exc:
         if debug:
             raise
@@ -345,11 +347,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `zoo list --json | head -1`: the reader left; stop quietly, as cat does
+        _drop_stdout()
+        return 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
     except Exception as exc:  # the last resort: a message, not a traceback
         if debug:
             raise
         print(f"zoo: error: {_describe(exc)}\n(run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing to flush
+        pass
 
 
 def _describe(exc: BaseException) -> str:
