@@ -88,12 +88,58 @@ def test_misspelt_hook_gets_a_suggestion(make_host):
     assert "good-linear" in host.registry
 
 
-def test_duplicate_across_plugins_names_both_and_keeps_the_rest(make_host):
+class DuplicateRecipe:
+    @hookimpl
+    def zoo_register_models(self, register):
+        register("recipe-clash-model", "torch.nn:Linear", summary="fine")
+
+    @hookimpl
+    def zoo_register_recipes(self, register):
+        register("no-such-model", "zoo_example.recipe:SpiralRecipe")  # a model nobody registers
+
+
+def test_duplicate_across_plugins_names_both_and_registers_nothing_of_the_late_one(make_host):
     host = make_host(good=Good(), zdup=Duplicate())  # loaded in name order: good first
-    err = host.plugins["zdup"].error
-    assert "'zdup'" in err and "'good'" in err and "good-linear" in err
+    info = host.plugins["zdup"]
+    assert "'zdup'" in info.error and "'good'" in info.error and "good-linear" in info.error
     assert host.registry.resolve("good-linear").entry.plugin == "good"
-    assert "dup-only-mine" in host.registry
+    assert "dup-only-mine" not in host.registry  # all or nothing: the clash undoes its other entries
+    assert info.entries == [] and info.attempted == ["good-linear", "dup-only-mine"]
+    assert not host.pm.has_plugin("zdup")  # nor are its other hooks (commands) left behind
+    assert host.failed_provider("dup-only-mine") is info and host.failed_provider("good-linear") is info
+
+
+def test_a_recipe_that_fails_undoes_the_plugins_entries(make_host):
+    host = make_host(good=Good(), recipeclash=DuplicateRecipe())
+    assert "recipe-clash-model" not in host.registry
+    assert host.plugins["recipeclash"].attempted == ["recipe-clash-model"]
+    assert host.registry.resolve("good-linear").entry.plugin == "good"
+
+
+def test_loading_a_name_of_a_failed_third_party_plugin_names_the_plugin(use_host, make_host):
+    use_host(make_host(good=Good(), zdup=Duplicate()))
+    with pytest.raises(zoo.UnknownEntryError) as exc:
+        zoo.load("dup-only-mine")
+    assert "'dup-only-mine' is provided by plugin 'zdup', which failed to load" in str(exc.value)
+    assert "clashes with the name registered by plugin 'good'" in str(exc.value)
+    with pytest.raises(zoo.UnknownEntryError, match="plugin 'zdup', which failed"):
+        zoo.info("dup-only-mine")
+    use_host(make_host(good=Good(), bad=RaisesInHook()))
+    with pytest.raises(zoo.UnknownEntryError, match=r"'half-registered\.tagged' is provided by plugin 'bad'"):
+        zoo.load("half-registered.tagged")
+
+
+def test_a_plugin_that_failed_to_import_is_named_as_a_possible_provider(use_host, make_host):
+    use_host(make_host(good=Good(), highway=ImportError("No module named 'flax'")))
+    with pytest.raises(zoo.UnknownEntryError) as exc:
+        zoo.load("highway-mlp")
+    message = str(exc.value)
+    assert "no entry named 'highway-mlp'" in message
+    assert "'highway' (failed to import: ImportError: No module named 'flax')" in message
+    use_host(make_host(good=Good()))  # nothing failed: the plain message
+    with pytest.raises(zoo.UnknownEntryError, match="no entry named 'highway-mlp'") as exc:
+        zoo.load("highway-mlp")
+    assert "failed" not in str(exc.value)
 
 
 def test_strict_mode_reraises(make_host, monkeypatch):

@@ -79,14 +79,22 @@ def resolve(name: str) -> Resolved:
 
 
 def missing_plugin_hint(name: str) -> str | None:
-    """If ``name`` belongs to a catalog plugin that is absent or broken, say how to fix it."""
+    """If ``name`` belongs to a plugin that failed (one that tried to register it, a catalog plugin that
+    is broken or absent, or a plugin that failed to import and so may provide it), say so and how to fix
+    it."""
+    failed = host().failed_provider(name) or host().failed_provider(name.partition(".")[0])
+    if failed is not None:
+        return (
+            f"{name!r} is provided by plugin {failed.name!r}, which failed to load: {failed.error} "
+            "(`zoo plugins` shows every plugin's status)"
+        )
     try:
         cat = _catalog.load()
     except CatalogError:
-        return None
+        return _unimported_hint(name)
     entry = cat.find(name)
     if entry is None:
-        return None
+        return _unimported_hint(name)
     info = host().plugins.get(entry.plugin)
     if info is not None and info.error:
         return (
@@ -97,6 +105,18 @@ def missing_plugin_hint(name: str) -> str | None:
         hint = cat.install_hint(entry.plugin)
         return f"{name!r} is provided by plugin {entry.plugin!r}, which is not installed: {hint}"
     return None
+
+
+def _unimported_hint(name: str) -> str | None:
+    """Plugins that failed before registering anything (an import error) may be the provider."""
+    broken = {n: i.error for n, i in host().plugins.items() if i.error and not i.attempted and not i.entries}
+    if not broken:
+        return None
+    named = "; ".join(f"{n!r} ({e})" for n, e in sorted(broken.items()))
+    return (
+        f"no entry named {name!r}; plugin(s) that failed before registering anything may provide it: "
+        f"{named} (`zoo plugins` shows every plugin's status)"
+    )
 
 
 def info(name: str) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     entries: list[str] = field(default_factory=list)
     error: str | None = None
+    #: the names and aliases a FAILED plugin tried to register (none registered: all or nothing)
+    attempted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,13 +182,14 @@ class PluginHost:
             self._call(plugin, "zoo_register_recipes", register=RecipeRegistrar(info.name, recipes))
         except Exception as exc:  # all or nothing: a plugin that raises registers no entry
             self.pm.unregister(plugin)
+            info.attempted = [n for e in staged for n in (e.name, *e.aliases)]
             self._fail(info, f"failed to register: {_describe(exc)}", exc)
             return
+        before = self.registry.snapshot()
         errors = []
         for entry in staged:
             try:
                 self.registry.add(entry)
-                info.entries.append(entry.name)
             except ZooError as exc:
                 errors.append(exc)
         for model, plugin_name, target, data_format in recipes:
@@ -194,8 +197,13 @@ class PluginHost:
                 self.registry.add_recipe(model, plugin_name, target, data_format)
             except ZooError as exc:
                 errors.append(exc)
-        if errors:
+        if errors:  # all or nothing: a clash undoes the plugin's other entries and its hooks
+            self.registry.restore(before)
+            self.pm.unregister(plugin)
+            info.attempted = [n for e in staged for n in (e.name, *e.aliases)]
             self._fail(info, "; ".join(str(e) for e in errors), errors[0])
+            return
+        info.entries = [e.name for e in staged]
 
     def _fail(self, info: PluginInfo, message: str, exc: BaseException | None) -> None:
         info.error = f"{info.error}; {message}" if info.error else message
@@ -206,3 +214,7 @@ class PluginHost:
     def failed(self) -> dict[str, str]:
         """Plugins that failed, with their error messages."""
         return {n: i.error for n, i in self.plugins.items() if i.error}
+
+    def failed_provider(self, name: str) -> PluginInfo | None:
+        """The failed plugin that tried to register ``name`` (as a name or an alias), if one did."""
+        return next((i for i in self.plugins.values() if i.error and name in i.attempted), None)

@@ -293,6 +293,14 @@ class Registry:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def snapshot(self) -> tuple[dict[str, Any], ...]:
+        """A copy of the tables, for :meth:`restore` (a plugin registers all of its entries or none)."""
+        return (dict(self._entries), dict(self._aliases), dict(self._recipes), dict(self._data_formats))
+
+    def restore(self, state: tuple[dict[str, Any], ...]) -> None:
+        """Undo every addition since :meth:`snapshot` returned ``state``."""
+        self._entries, self._aliases, self._recipes, self._data_formats = (dict(t) for t in state)
+
     def _owner(self, name: str) -> Entry | None:
         canonical = self._aliases.get(name, name)
         return self._entries.get(canonical)
