@@ -75,11 +75,32 @@ def test_exception_in_hook_registers_nothing_of_that_plugin(make_host):
     assert "failed to register: RuntimeError: boom in hook" in host.plugins["bad"].error
 
 
+class MisnamedArgument:
+    @hookimpl
+    def zoo_register_samplers(self, registry):
+        pass
+
+
 def test_wrong_hook_signature_names_the_plugin(make_host):
     host = make_host(wrongsig=WrongSignature(), good=Good())
     err = host.plugins["wrongsig"].error
-    assert "invalid hook implementation" in err and "extra" in err
+    assert err == (
+        "invalid hook implementation: zoo_register_models(register, extra): 'extra' is not an argument of "
+        "this hook; it takes `register` (def zoo_register_models(register))"
+    )
     assert "good-linear" in host.registry
+
+
+def test_a_misnamed_hook_argument_is_one_line_with_the_fix(make_host, capsys, use_host):
+    host = use_host(make_host(misnamed=MisnamedArgument(), good=Good()))
+    err = host.plugins["misnamed"].error
+    assert "\n" not in err and "'registry' is not an argument" in err and "it takes `register`" in err
+    from zoo.cli import main
+
+    assert main(["plugins"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 1 + len(host.plugins)  # one row per plugin: the table holds
+    assert any(r.startswith("misnamed") and "it takes `register`" in r for r in rows)
 
 
 def test_misspelt_hook_gets_a_suggestion(make_host):

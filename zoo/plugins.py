@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as md
+import inspect
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -85,6 +86,28 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _signature_problem(pm: pluggy.PluginManager, plugin: object, exc: BaseException) -> str:
+    """One line for pluggy's multi-line validation error: which hook, which arguments, what it takes."""
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        spec = getattr(hookspecs, attr, None)
+        if opts is None or spec is None:
+            continue
+        takes = [a for a in inspect.signature(spec).parameters]
+        try:
+            given = [a for a in inspect.signature(getattr(plugin, attr)).parameters]
+        except (TypeError, ValueError):
+            continue
+        extra = [a for a in given if a not in takes]
+        if extra:
+            named = ", ".join(f"`{a}`" for a in takes)
+            return (
+                f"{attr}({', '.join(given)}): {', '.join(repr(a) for a in extra)} is not an argument of "
+                f"this hook; it takes {named} (def {attr}({', '.join(takes)}))"
+            )
+    return " ".join(str(exc).split())  # pluggy's text, on one line
+
+
 class PluginHost:
     """Loads plugins into a pluggy manager and builds the :class:`Registry` from their hooks.
 
@@ -152,7 +175,7 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            self._fail(info, f"invalid hook implementation: {exc}", exc)
+            self._fail(info, f"invalid hook implementation: {_signature_problem(self.pm, plugin, exc)}", exc)
             return info
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
         unknown = [h for h in info.hooks if h not in _SPEC_NAMES]
