@@ -219,3 +219,73 @@ def test_register_plugin_at_runtime(use_host, make_host):
     info = zoo.register_plugin(Good(), "notebook")
     assert info.error is None
     assert zoo.load("good-linear").out_features == 2
+
+
+class BrokenTargets:
+    @hookimpl
+    def zoo_register_models(self, register):
+        register("no-module", "zoo_no_such_module:Model", summary="x")
+        register("no-attribute", "torch.nn:NoSuchLayer", summary="y")
+
+
+def test_a_target_that_does_not_import_is_a_zoo_error_naming_entry_plugin_and_target(use_host, make_host):
+    use_host(make_host(broken=BrokenTargets()))
+    with pytest.raises(zoo.TargetImportError) as exc:
+        zoo.load("no-module")
+    message = str(exc.value)
+    assert "model 'no-module' of plugin 'broken'" in message and "'zoo_no_such_module:Model'" in message
+    assert "ModuleNotFoundError" in message and "zoo plugins --check" in message
+    assert isinstance(exc.value, ImportError)  # code that catches ImportError still does
+    with pytest.raises(
+        zoo.TargetImportError, match=r"'torch.nn:NoSuchLayer' does not import: AttributeError"
+    ):
+        zoo.load("no-attribute")
+
+
+BROKEN_PLUGIN = """
+import json  # light: fine
+import numpy  # heavy at discovery: --check names it
+
+from zoo import hookimpl
+
+
+@hookimpl
+def zoo_register_models(register):
+    register("zoo-checked-missing-module", "zoo_checked_nowhere:Model", summary="x")
+    register("zoo-checked-missing-attr", "zoo_checked_plugin:NoSuchFactory", summary="y")
+"""
+
+
+def test_zoo_plugins_check_imports_every_target_of_an_installed_plugin(tmp_path):
+    """A real installed distribution (a dist-info folder with its entry point on the path)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "zoo_checked_plugin.py").write_text(BROKEN_PLUGIN)
+    dist = tmp_path / "zoo_checked-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-checked\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[zoo]\nchecked = zoo_checked_plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "ZOO_PLUGINS": "checked,example"}
+    plain = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "plugins"], capture_output=True, text=True, env=env, check=False
+    )
+    assert plain.returncode == 0 and "checked" in plain.stdout  # discovery alone sees nothing wrong
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "plugins", "--check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    assert "3 problem(s) found by --check" in out
+    assert (
+        "model 'zoo-checked-missing-module' of plugin 'checked': its target 'zoo_checked_nowhere:Model'"
+        in out
+    )
+    assert "'zoo_checked_plugin:NoSuchFactory' does not import: AttributeError" in out
+    assert "checked: its hooks module imports numpy when zoo discovers plugins" in out
+    assert "example:" not in out  # the example plugin is clean

@@ -24,6 +24,7 @@ from zoo.errors import (
     PluginError,
     RecipeError,
     RegistrationError,
+    TargetImportError,
     UnknownEntryError,
     ZooError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RecipeError",
     "RegistrationError",
     "Tag",
+    "TargetImportError",
     "TrainConfig",
     "TrainResult",
     "UnknownEntryError",

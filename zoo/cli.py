@@ -75,9 +75,19 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     infos = api.plugins()
+    problems = []
+    if args.check:
+        from zoo import plugin_check
+
+        problems = plugin_check.check()
+    failed = any(i.error for i in infos) or bool(problems)
     if args.json:
-        _print_json([i.to_dict() for i in infos])
-        return 0
+        records = [i.to_dict() for i in infos]
+        if args.check:
+            for record in records:
+                record["problems"] = [p.message for p in problems if p.plugin == record["name"]]
+        _print_json(records)
+        return 1 if failed and args.check else 0
     if not infos:
         print("no plugins installed (entry point group 'zoo')")
         return 0
@@ -87,7 +97,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             (i.name, i.version or "—", ", ".join(i.entries) or "—", f"ERROR: {i.error}" if i.error else "ok")
         )
     print(_table(rows))
-    return 1 if any(i.error for i in infos) and args.check else 0
+    if args.check:
+        print(f"\n{len(problems)} problem(s) found by --check" + (":" if problems else ""))
+        for p in problems:
+            print(f"  {p.plugin}: {p.message}")
+    return 1 if failed and args.check else 0
 
 
 EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")  # YAML 1.1 reads 1e-3 as a string
@@ -253,7 +267,12 @@ def build_parser(with_plugins: bool = True, train_name: str | None = None) -> ar
 
     p = sub.add_parser("plugins", help="list plugins with their hooks, entries and errors")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--check", action="store_true", help="exit 1 if any plugin failed")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also import every entry's target and time each plugin's discovery imports (subprocesses); "
+        "exit 1 if any plugin failed or has a problem",
+    )
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser(

@@ -30,6 +30,10 @@ class PluginError(ZooError):
     """A plugin failed to import, to validate, or to register (strict mode re-raises these)."""
 
 
+class TargetImportError(PluginError, ImportError):
+    """An entry's factory string names a module or attribute that does not import (a plugin defect)."""
+
+
 class CatalogError(ZooError):
     """``registry.yaml`` cannot be parsed or has a field the schema does not know."""
 

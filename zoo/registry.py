@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-from zoo.errors import DuplicateEntryError, RegistrationError, UnknownEntryError
+from zoo.errors import DuplicateEntryError, RegistrationError, TargetImportError, UnknownEntryError
 
 Kind = Literal["model", "sampler", "optimizer"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -110,9 +110,15 @@ def import_target(target: str | Callable[..., Any], owner: str = "") -> Callable
     module_name, sep, attr_path = str(target).partition(":")
     if not sep or not module_name or not attr_path:
         raise RegistrationError(f"{owner}: target {target!r} must be 'module:attribute'")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr_path.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr_path.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise TargetImportError(
+            f"{owner}: its target {target!r} does not import: {type(exc).__name__}: {exc} (the plugin's "
+            "factory string or its install is broken; `zoo plugins --check` imports every target)"
+        ) from exc
     if not callable(obj):
         raise RegistrationError(f"{owner}: target {target!r} is not callable")
     return obj
