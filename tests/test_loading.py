@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import zoo
+from zoo import hookimpl
 from zoo.building import config_of
 from zoo.errors import InvalidArgumentsError, UnknownEntryError
 
@@ -94,3 +95,34 @@ def test_list_and_info():
     info = zoo.info("spiral-mlp")
     assert info["name"] == "example-mlp" and info["plugin"] == "example" and info["recipe"] is True
     assert info["defaults"] == {"hidden": 64, "depth": 3} and info["plugin_version"] == "0.1.0"
+
+
+def test_a_wrong_typed_override_names_the_entry_and_the_argument():
+    with pytest.raises(InvalidArgumentsError) as exc:
+        zoo.load("example-mlp", hidden="wide")
+    assert (
+        str(exc.value)
+        == "model 'example-mlp' (plugin 'example'): argument 'hidden' must be int; got 'wide' (str)"
+    )
+    with pytest.raises(InvalidArgumentsError, match="'depth' must be int; got True"):
+        zoo.load("example-mlp", depth=True)  # a bool is no count
+    import numpy as np
+
+    assert zoo.load("example-mlp", hidden=np.int64(8)).net[0].out_features == 8  # numpy integers are ints
+
+
+def test_the_factorys_own_error_keeps_its_type_and_gains_the_entry(use_host, make_host):
+    def picky_factory(width: int = 2, activation: object = "gelu") -> torch.nn.Module:
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"unknown activation {activation!r}")
+        return torch.nn.Linear(width, width)
+
+    class Picky:
+        @hookimpl
+        def zoo_register_models(self, register):
+            register("picky", picky_factory, summary="x")
+
+    use_host(make_host(picky=Picky()))
+    with pytest.raises(ValueError, match="unknown activation 'tanh'") as exc:  # the factory's own error
+        zoo.load("picky", activation="tanh")  # an annotation the type check leaves to the factory
+    assert "while building model 'picky' (plugin 'picky') with activation='tanh'" in exc.value.__notes__

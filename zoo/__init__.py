@@ -15,6 +15,7 @@ from zoo.api import list_entries as list
 from zoo.building import ModelConfig, check_arguments
 from zoo.checkpoint import save
 from zoo.errors import (
+    ArgumentTypeError,
     CatalogError,
     CheckpointError,
     CheckpointWriteError,
@@ -35,6 +36,7 @@ from zoo.recipes import Recipe, TrainConfig, TrainResult, progress
 from zoo.registry import Entry, HubWeights, Tag
 
 __all__ = [
+    "ArgumentTypeError",
     "CatalogError",
     "CheckpointError",
     "CheckpointWriteError",

@@ -10,11 +10,15 @@ import contextlib
 import difflib
 import inspect
 import json
+import numbers
+import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.errors import InvalidArgumentsError
+from zoo.errors import ArgumentTypeError, InvalidArgumentsError
 from zoo.registry import Resolved
 
 CONFIG_ATTR = "zoo_config"
@@ -61,6 +65,51 @@ def check_arguments(owner: str, factory: Callable[..., Any], args: Mapping[str, 
         raise InvalidArgumentsError(f"{owner} needs {', '.join(repr(m) for m in missing)}")
 
 
+_SIMPLE = (bool, int, float, str)
+
+
+def check_types(owner: str, factory: Callable[..., Any], args: Mapping[str, Any]) -> None:
+    """Raise :class:`~zoo.errors.ArgumentTypeError` for an argument whose value does not match the factory's
+    annotation, where that annotation is ``bool``, ``int``, ``float`` or ``str`` (or a union of them and
+    ``None``); other annotations are not checked. An ``int`` is a fine ``float``; a ``bool`` is no ``int``."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: nothing to check
+        return
+    for name, value in args.items():
+        allowed = _simple_types(hints.get(name))
+        if allowed is not None and not any(_matches(value, t) for t in allowed):
+            want = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise ArgumentTypeError(
+                f"{owner}: argument {name!r} must be {want}; got {value!r} ({type(value).__name__})"
+            )
+
+
+def _matches(value: Any, kind: type) -> bool:
+    if kind is type(None):
+        return value is None
+    if isinstance(value, bool):  # bool is an int subclass, but True is no width
+        return kind is bool
+    if kind is int:
+        return isinstance(value, numbers.Integral)  # numpy's integers too
+    if kind is float:
+        return isinstance(value, numbers.Real)
+    if kind is str:
+        return isinstance(value, (str, os.PathLike))
+    return isinstance(value, kind)
+
+
+def _simple_types(hint: Any) -> tuple[type, ...] | None:
+    """``(int,)`` for ``int``, ``(int, NoneType)`` for ``int | None``; None when not all simple."""
+    if hint is None:
+        return None
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if all(m in _SIMPLE or m is type(None) for m in members):
+        return tuple(members)
+    return None
+
+
 def _describe_param(p: inspect.Parameter) -> str:
     return p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
 
@@ -72,7 +121,13 @@ def build(resolved: Resolved, overrides: Mapping[str, Any]) -> Any:
     owner = f"{entry.kind} {entry.name!r} (plugin {entry.plugin!r})"
     factory = entry.load_target()
     check_arguments(owner, factory, args)
-    obj = factory(**args)
+    check_types(owner, factory, args)
+    try:
+        obj = factory(**args)
+    except Exception as exc:  # the factory's own error, and which entry and arguments it got
+        given = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "its defaults"
+        exc.add_note(f"while building {owner} with {given}")
+        raise
     if entry.kind == "model":
         attach_config(obj, ModelConfig(entry.name, args, resolved.tag))
     return obj

@@ -22,6 +22,12 @@ class InvalidArgumentsError(ZooError, TypeError):
     """Arguments that an entry's factory does not accept, or required ones missing."""
 
 
+class ArgumentTypeError(InvalidArgumentsError, ValueError):
+    """An argument whose value does not match the factory's annotation (``hidden="wide"`` for an int).
+
+    Also a ``ValueError``, as the range checks of :mod:`zoo.checks` raise for the same kind of value."""
+
+
 class RegistrationError(ZooError):
     """A plugin called ``register`` with something invalid (bad name, bad field)."""
 

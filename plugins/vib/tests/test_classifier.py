@@ -163,7 +163,6 @@ def test_text_cnn_defaults_follow_the_author():
         ("vib-mnist", {"beta": math.inf}, r"beta .* must be a finite number >= 0\.0; got inf"),
         ("vib-textcnn", {"latent": 0}, r"latent .*None = the baseline.* must be an integer >= 1; got 0"),
         ("vib-mnist", {"latent": -5}, r"latent .* must be an integer >= 1; got -5"),
-        ("vib-mnist", {"latent": 2.5}, r"latent .* must be an integer >= 1; got 2\.5"),
         ("vib-mnist", {"hidden": []}, r"hidden must be a non-empty list"),
         ("vib-mnist", {"eval_samples": -1}, r"eval_samples .* must be an integer >= 0"),
         ("vib-textcnn", {"vocab_size": 2}, r"vocab_size .* must be an integer >= 3"),
@@ -175,6 +174,11 @@ def test_silent_nonsense_is_refused_with_the_argument_and_range(entry, args, mes
     """Issue 11: beta=nan trained NaNs, latent=0 silently built the baseline, latent=-5 a raw torch error."""
     with pytest.raises(ValueError, match=message):
         zoo.load(entry, **args)
+
+
+def test_a_fractional_latent_is_refused_by_its_annotation():
+    with pytest.raises(zoo.InvalidArgumentsError, match=r"'latent' must be int or None; got 2\.5 \(float\)"):
+        zoo.load("vib-mnist", latent=2.5)
 
 
 def test_latent_none_is_still_the_baseline():
