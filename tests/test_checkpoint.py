@@ -47,6 +47,7 @@ def test_round_trip_gives_identical_outputs_and_files(tmp_path):
         "architecture": "tied-lm",
         "model_args": {"vocab": 11, "dim": 6},
         "zoo_version": zoo.__version__,
+        "plugin": {"name": "models", "distribution": "zoo-models", "version": "9.9"},  # the code that wrote it
     }
     card = (out / "README.md").read_text()
     assert (

@@ -2,7 +2,8 @@
 
 A checkpoint folder holds::
 
-    config.json                    {"architecture": registry name, "model_args": {…}, "zoo_version": …}
+    config.json                    {"architecture": registry name, "model_args": {…}, "zoo_version": …,
+                                    "plugin": {"name", "distribution", "version"} of the code that wrote it}
     model.safetensors              weights; above max_shard_size: model-0000k-of-0000n.safetensors
                                    shards and model.safetensors.index.json
     tokenizer.json                 when the model has a ``tokenizers.Tokenizer`` as ``model.tokenizer``
@@ -102,7 +103,27 @@ def config_dict(config: ModelConfig) -> dict[str, Any]:
     }
     if config.tag:
         out["tag"] = config.tag
+    plugin = _providing_plugin(config.architecture)
+    if plugin is not None:
+        out["plugin"] = plugin
     return out
+
+
+def _providing_plugin(architecture: str) -> dict[str, str | None] | None:
+    """``{"name", "distribution", "version"}`` of the plugin that provides ``architecture`` (None when no
+    installed plugin does), so a checkpoint says which code wrote it."""
+    from zoo import api
+
+    try:
+        entry = api.registry().resolve(architecture).entry
+    except ZooError:
+        return None
+    info = api.host().plugins.get(entry.plugin)
+    return {
+        "name": entry.plugin,
+        "distribution": info.distribution if info else None,
+        "version": info.version if info else None,
+    }
 
 
 def is_checkpoint(directory: Path) -> bool:
