@@ -47,7 +47,11 @@ def test_round_trip_gives_identical_outputs_and_files(tmp_path):
         "architecture": "tied-lm",
         "model_args": {"vocab": 11, "dim": 6},
         "zoo_version": zoo.__version__,
-        "plugin": {"name": "models", "distribution": "zoo-models", "version": "9.9"},  # the code that wrote it
+        "plugin": {
+            "name": "models",
+            "distribution": "zoo-models",
+            "version": "9.9",
+        },  # the code that wrote it
     }
     card = (out / "README.md").read_text()
     assert (
@@ -192,3 +196,65 @@ def test_tokenizer_is_saved_and_reattached(tmp_path):
     out = zoo.save(model, tmp_path / "ck")
     assert (out / "tokenizer.json").is_file()
     assert zoo.load(f"local-dir:{out}").tokenizer.encode("hi").ids == [1]
+
+
+class ScorerV1(torch.nn.Module):
+    """'Version 1' of a plugin's model: its layer is called ``lin``."""
+
+    def __init__(self, dim: int = 4) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(dim, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+class Block(torch.nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(dim, 2)
+        self.register_load_state_dict_pre_hook(self._from_v1)
+
+    @staticmethod
+    def _from_v1(module, state, prefix, *args):  # v1 called the layer "lin" and kept it at the top
+        for name in ("weight", "bias"):
+            old = prefix.removesuffix("block.") + f"lin.{name}"
+            if old in state:
+                state[f"{prefix}proj.{name}"] = state.pop(old)
+
+
+class ScorerV2(torch.nn.Module):
+    """'Version 2': the layer moved into ``block.proj``; the block's pre-hook upgrades v1 checkpoints."""
+
+    def __init__(self, dim: int = 4) -> None:
+        super().__init__()
+        self.block = Block(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block.proj(x)
+
+
+def _plugin_with(factory):
+    class Versioned:
+        @hookimpl
+        def zoo_register_models(self, register):
+            register("scorer", factory, summary="a model that renamed its keys")
+
+    return Versioned()
+
+
+def test_a_checkpoint_of_version_1_loads_into_version_2_through_its_pre_hook(tmp_path, use_host, make_host):
+    use_host(make_host(versioned=_plugin_with(ScorerV1)))
+    old = zoo.load("scorer", dim=3)
+    x = torch.randn(5, 3)
+    zoo.save(old, tmp_path / "v1")
+    use_host(make_host(versioned=_plugin_with(ScorerV2)))  # the plugin upgraded
+    new = zoo.load(f"local-dir:{tmp_path / 'v1'}")
+    assert isinstance(new, ScorerV2) and torch.equal(new(x), old(x))
+    assert not any(t.is_meta for t in new.parameters())
+    Block._from_v1, saved = (lambda *a: None), Block._from_v1  # without the hook: the strict check refuses
+    try:
+        with pytest.raises(zoo.CheckpointError, match=r"unexpected \(2\): lin.bias, lin.weight"):
+            zoo.load(f"local-dir:{tmp_path / 'v1'}")
+    finally:
+        Block._from_v1 = saved

@@ -368,6 +368,29 @@ def _has_non_persistent_buffers(model: torch.nn.Module) -> bool:
     return any(m._non_persistent_buffers_set for m in model.modules())
 
 
+def upgrade_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` after the model's own ``load_state_dict`` pre-hooks (torch's
+    ``register_load_state_dict_pre_hook``), each module's with its prefix, as ``load_state_dict`` runs
+    them: how a plugin upgrades checkpoints written by an older version of its model (renamed or reshaped
+    keys). The strict key check runs on the result. The hooks see no per-module version metadata (a
+    safetensors file has none); they should be idempotent, as ``load_state_dict`` runs them again."""
+    state = dict(state)
+    for name, module in model.named_modules():
+        hooks = list(module._load_state_dict_pre_hooks.values())
+        if hooks:
+            prefix = f"{name}." if name else ""
+            missing: list[str] = []
+            unexpected: list[str] = []
+            errors: list[str] = []
+            for hook in hooks:
+                hook(state, prefix, {}, True, missing, unexpected, errors)
+            if errors:
+                raise CheckpointError(
+                    f"the upgrade hook of {name or 'the model'!r} failed: {'; '.join(errors)}"
+                )
+    return state
+
+
 def materialise(
     factory: Callable[[], torch.nn.Module],
     state: dict[str, torch.Tensor],
@@ -394,6 +417,7 @@ def materialise(
     real = _has_non_persistent_buffers(model)
     if real:
         model = factory()
+    state = upgrade_state(model, state)
     check_state_dict(model, state, where)
     state = conform_dtypes(model, state, where, dtype)
     if real:
