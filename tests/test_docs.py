@@ -196,6 +196,14 @@ def test_the_7148_page_quotes_its_results_files():
     mean = gen["summary"]["scratch"]["constrained"]["mean"]
     verdict = "**missed**" if mean < gen["goal"]["generated_final"] else "**met**"
     assert f"{verdict}: {mean:.3f}" in flat
+    for e in runs[0]["examples"]:  # the example answers: seed 0's reader on the first dev questions
+        answer = e["answer"] or "(no answer)"
+        head = f"**{e['question']}** (gold: {' / '.join(e['gold'])}) → **{answer}** (vote {e['score']:.3f})"
+        assert head in flat, f"example {head!r} is not on the page"
+        for v in e["votes"]:
+            held = "yes" if v["holds_answer"] else "no"
+            row = f"| {v['passage']} | {held} | {v['text'] or '—'} | {v['score']:.3f} |"
+            assert row in page, f"example row {row!r} is not on the page"
     cmrc = json.loads((ROOT / "docs" / "results" / "mlm_qa_cmrc.json").read_text(encoding="utf-8"))
     for r in cmrc["runs"]:
         m, u = r["metrics"], r["unconstrained"]
@@ -204,12 +212,36 @@ def test_the_7148_page_quotes_its_results_files():
             f"{m['train_loss']:.2f} |"
         )
         assert row in page, f"CMRC row {row!r} is not on the page"
+    pilots = json.loads((ROOT / "docs" / "results" / "mlm_qa_pilots.json").read_text(encoding="utf-8"))
+    quoted = re.search(r"Why these: (.*?)The previous default", flat)
+    assert quoted, "the preset's pilots paragraph is gone"
+    pilot_finals = {f"{r['metrics']['final']:.3f}" for r in pilots["runs"]}
+    for number in re.findall(r"\b0\.\d{3}\b", quoted.group(1)):
+        assert number in pilot_finals, f"pilot number {number} is not in mlm_qa_pilots.json"
     speed = json.loads((ROOT / "docs" / "results" / "mlm_qa_speed.json").read_text(encoding="utf-8"))
     for r in speed["results"]:
         q, x = r["questions_per_s"], r["ratio_one_pass_vs"]
+        beam = f"{x['article-beam2']:.2f}×" if "article-beam2" in x else "—"
         row = (
             f"| {r['setting']} | {r['mode']} | {q['one-pass']:.2f} | {q['autoregressive']:.2f} | "
-            f"{x['autoregressive']:.2f}× | {x['ar-one-slot']:.2f}× |"
+            f"{x['autoregressive']:.2f}× | {x['ar-one-slot']:.2f}× | {beam} |"
         )
         assert row in page, f"speed row {row!r} is not on the page"
     assert ("**missed**" if not speed["goal"]["met"] else "met") in flat
+
+
+@pytest.mark.parametrize(
+    ("path", "fence"),
+    [
+        ("plugins/example/pyproject.toml", "toml"),
+        ("plugins/example/zoo_example/__init__.py", "python"),
+        ("plugins/example/zoo_example/recipe.py", "python"),
+    ],
+)
+def test_the_plugin_guide_shows_the_example_plugin_verbatim(path, fence):
+    """docs/plugins.md inlines the example's files (readable raw on a code host, not only through mkdocs
+    include markers); this keeps each copy identical to the file."""
+    page = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    source = (ROOT / path).read_text(encoding="utf-8")
+    assert f"```{fence}\n{source}```" in page, f"docs/plugins.md's copy of {path} differs from the file"
+    assert "--8<--" not in page
