@@ -212,6 +212,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from zoo.scaffold import new_plugin
+
+    dest = new_plugin(args.name, args.dir, sampler=args.sampler, optimizer=args.optimizer)
+    print(f"wrote {dest}:")
+    for path in sorted(p for p in dest.rglob("*") if p.is_file()):
+        print(f"  {path.relative_to(dest)}")
+    print(f"next: pip install -e {dest} && zoo plugins && pytest {dest / 'tests'}")
+    return 0
+
+
 DATA_HELP = (
     "your data, in the format NAME's recipe states (a folder or a file: `zoo train NAME --help` or "
     "`zoo info NAME` says which); default: the recipe's embedded data. Recorded in the run as an absolute "
@@ -330,6 +341,13 @@ def build_parser(with_plugins: bool = True, train_name: str | None = None) -> ar
     p.add_argument("dir")
     p.set_defaults(func=cmd_pull)
 
+    p = sub.add_parser("new-plugin", help="write a new plugin distribution (zoo-NAME/) that passes its tests")
+    p.add_argument("name", help="the plugin's name, e.g. highway (entries highway-mlp, ...)")
+    p.add_argument("--dir", default=".", help="where to write zoo-NAME/ (default: here)")
+    p.add_argument("--sampler", action="store_true", help="also a sampler entry (NAME-temperature)")
+    p.add_argument("--optimizer", action="store_true", help="also an optimizer entry (NAME-signsgd)")
+    p.set_defaults(func=cmd_new_plugin)
+
     if with_plugins:
         host = api.host()
         for impl in host.pm.hook.zoo_register_commands.get_hookimpls():
@@ -346,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Plugin commands are only collected when they may be wanted: `zoo list` stays fast, and
     # `zoo plugins` reports a plugin whose command hook fails.
-    own = {"list", "info", "train", "eval", "push", "pull", "--version"}
+    own = {"list", "info", "train", "eval", "push", "pull", "new-plugin", "--version"}
     rest = [a for a in argv if a != "--debug"]
     parser = build_parser(with_plugins=not rest or rest[0] not in own, train_name=_train_name(rest))
     args = parser.parse_args(argv)
