@@ -245,3 +245,72 @@ def test_the_plugin_guide_shows_the_example_plugin_verbatim(path, fence):
     source = (ROOT / path).read_text(encoding="utf-8")
     assert f"```{fence}\n{source}```" in page, f"docs/plugins.md's copy of {path} differs from the file"
     assert "--8<--" not in page
+
+
+def test_the_hook_reference_lists_every_hook_argument_and_field():
+    """docs/hooks.md against the code: hooks, both register(...) signatures with their defaults, the
+    recipe's TrainConfig / TrainResult fields, PluginInfo's fields, and the fixtures."""
+    import dataclasses
+    import inspect
+
+    from zoo import hookspecs, recipes
+    from zoo.plugins import PluginInfo
+    from zoo.registry import Entry, RecipeRegistrar, Registrar
+    from zoo.testing import pytest_plugin
+
+    page = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    for name in (n for n in dir(hookspecs) if n.startswith("zoo_")):
+        (arg,) = inspect.signature(getattr(hookspecs, name)).parameters
+        assert f"`{name}({arg})`" in page, name
+
+    def default_cell(value):
+        if value is inspect.Parameter.empty or value is dataclasses.MISSING:
+            return "required"
+        return {"": '`""`', (): "`()`", None: "`None`", "cpu": '`"cpu"`', 0: "`0`"}.get(value, f"`{value!r}`")
+
+    def row_of(name, start, end):
+        section = page.split(start, 1)[1].split(end, 1)[0]
+        line = next((x for x in section.splitlines() if x.startswith(f"| `{name}` |")), None)
+        assert line is not None, f"{name} is not in the table after {start!r}"
+        return line
+
+    tables = {
+        Registrar.__call__: ("## `register(name, target", "## `register(model_name"),
+        RecipeRegistrar.__call__: ("## `register(model_name", "## The recipe contract"),
+    }
+    for call, (start, end) in tables.items():
+        for p in list(inspect.signature(call).parameters.values())[1:]:
+            assert f"| {default_cell(p.default)} |" in row_of(p.name, start, end), p.name
+    for cls, start, end in (
+        (recipes.TrainConfig, "`TrainConfig` —", "`TrainResult` —"),
+        (recipes.TrainResult, "`TrainResult` —", "## Public"),
+    ):
+        for f in dataclasses.fields(cls):
+            want = "`{}`" if f.default_factory is not dataclasses.MISSING else default_cell(f.default)
+            assert f"| {want} |" in row_of(f.name, start, end), f"{cls.__name__}.{f.name}"
+    for f in dataclasses.fields(PluginInfo):
+        assert f"`{f.name}`" in page.split("| `PluginInfo`", 1)[1].split("\n", 1)[0], f.name
+    entry_row = page.split("| `zoo.Entry` |", 1)[1].split("\n", 1)[0]
+    for f in dataclasses.fields(Entry):
+        assert f"`{f.name}`" in entry_row, f.name
+    assert "`load_target()`" in entry_row
+    for fixture in ("hub_server", "hub_env", "one_torch_thread"):
+        assert hasattr(pytest_plugin, fixture) and f"| `{fixture}` |" in page
+    for public in ("zoo.register_plugin(plugin, name)", "zoo.reset(new_host=None)", "zoo.plugins()"):
+        assert public in page
+    assert list(inspect.signature(zoo_register_plugin()).parameters) == ["plugin", "name"]
+
+
+def zoo_register_plugin():
+    import zoo
+
+    return zoo.register_plugin
+
+
+def test_the_hook_references_complete_test_runs(hub_env):
+    """The page's example test, run as written against the loopback Hub."""
+    page = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    namespace: dict = {}
+    exec(compile(block, "docs/hooks.md", "exec"), namespace)
+    namespace["test_push_and_pull"](hub_env)
