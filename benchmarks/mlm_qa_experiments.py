@@ -5,7 +5,7 @@
 
 Every run goes through the entry's recipe (``zoo.recipes.train``, the code of ``zoo train``):
 
-  generated  the DEFAULT ``zoo train mlm-qa --seed S`` (preset cpu: 4,000 generated questions, 30 epochs),
+  generated  the DEFAULT ``zoo train mlm-qa --seed S`` (preset cpu: 4,000 generated questions, 60 epochs),
              dev = 400 questions over HELD-OUT entity names, each with 3-5 passages (answers in different
              wordings, distractor passages about other subjects, passages without the answer). Accuracy, F1
              and final with the article's constrained decoder, and the same checkpoint decoded by plain
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 CMRC = ROOT.parent / "shared" / "data" / "qa-samples" / "cmrc2018_trial.json"
 TRAIN_SUBSET = 300
+EXAMPLES = 4
 LONG = {"max_p_len": 256, "max_q_len": 32, "max_a_len": 16, "max_position_embeddings": 320}
 
 
@@ -90,11 +91,13 @@ def run(part: str, name: str, arm: dict[str, Any], seed: int, work: Path) -> dic
             model_args=arm["model_args"], command=command_of(seed, arm),
         )  # fmt: skip
     record = json.loads((out / "results.json").read_text())
-    fit = None
+    fit = examples = None
     if arm["data"] is None:  # the recipe's own dev: the generated held-out questions
         argmax = recipes.evaluate(str(out), options={"decoder": "unconstrained"})["metrics"]
-        train = generated_qa(4000, 400, seed=0).train[:TRAIN_SUBSET]  # the run's own training questions
-        fit = evaluate_questions(zoo.load(f"local-dir:{out}"), list(train))[0]
+        corpus = generated_qa(4000, 400, seed=0)
+        model = zoo.load(f"local-dir:{out}")
+        fit = evaluate_questions(model, list(corpus.train[:TRAIN_SUBSET]))[0]  # its own training questions
+        examples = [example(model, q) for q in corpus.dev[:EXAMPLES]]
     else:  # the held-out fifth of the file, as training scored it
         model = zoo.load(f"local-dir:{out}")
         _, dev = split_file(read_qa(arm["data"]).questions, arm["options"]["dev_fraction"])
@@ -105,12 +108,28 @@ def run(part: str, name: str, arm: dict[str, Any], seed: int, work: Path) -> dic
         "metrics": record["metrics"],
         "unconstrained": argmax,
         "train_subset": fit,  # generated part: the first TRAIN_SUBSET training questions (underfitting?)
+        "examples": examples,  # generated part: the first EXAMPLES dev questions, answered by the reader
         "command": record["command"],
         "notes": record["notes"],
         "wall_time_s": record["wall_time_s"],
     }
     print(f"  {part} {name} seed {seed}: {row['metrics']} | argmax {row['unconstrained']}", flush=True)
     return row
+
+
+def example(model: Any, question: Any) -> dict[str, Any]:
+    """One dev question as ``reader.answer`` reads it: passages, gold, the voted answer and every vote."""
+    result = model.answer(question.question, [p.text for p in question.passages])
+    return {
+        "question": question.question,
+        "gold": list(question.answers),
+        "answer": result.text,
+        "score": round(result.score, 4),
+        "votes": [
+            {"passage": p.text, "holds_answer": bool(p.answers), "text": v.text, "score": round(v.score, 4)}
+            for p, v in zip(question.passages, result.votes, strict=True)
+        ],
+    }
 
 
 def summary(rows: list[dict[str, Any]], key: str) -> dict[str, float]:

@@ -11,6 +11,11 @@ Decoders, both constrained to passage substrings (:mod:`zoo_mlm_qa.decode`), on 
                   ``[SEP]``), the answer so far written into the slots, finished rows leaving the batch
   ar-one-slot     the same autoregressive decoder on a lean view of the same weights that runs the MLM
                   head on the one slot being decoded only (a fairer baseline: no head on the other slots)
+  article-beam2   the decoder the article's 6x was measured against (article 7115's seq2seq reader,
+                  bert4keras ``task_reading_comprehension_by_seq2seq.py`` with ``topk=2``): one forward per
+                  token over every passage of the question times its live beams, the passages' next-token
+                  probabilities voted at each step, the same passage constraint; batch-1 cases only (it
+                  reads one question per call). Same model, the answer so far in the slots.
 
 Every measurement runs ``reader.answer_many`` itself (passage cleaning, encoding, decoding, voting); for
 the autoregressive decoders its ``one_pass_decode`` is swapped for ``autoregressive_decode``, so nothing
@@ -48,6 +53,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -56,8 +62,9 @@ import torch
 import zoo_mlm_qa
 from torch import Tensor, nn
 from zoo_mlm_qa import reader as reader_module
-from zoo_mlm_qa.data import Question, generated_qa, read_qa
+from zoo_mlm_qa.data import Question, clean_passage, generated_qa, read_qa
 from zoo_mlm_qa.decode import Decoded, autoregressive_decode, one_pass_decode
+from zoo_mlm_qa.encoding import encode_inputs_batch, passage_tokens
 from zoo_mlm_qa.metric import score
 from zoo_mlm_qa.model import MLMReader
 from zoo_mlm_qa.reader import answer_many
@@ -71,6 +78,8 @@ SAMPLES = ROOT.parent / "shared" / "data" / "qa-samples"
 GOAL, FLOOR = 6.0, 4.0
 BONUS = 100.0  # added to the forced logits: softmax ~1 there, whatever the random weights give
 DECODERS = ("one-pass", "autoregressive", "ar-one-slot")
+BEAM = "article-beam2"  # article 7115's seq2seq decoder, one question per call (batch-1 cases only)
+WITH_BEAM = (*DECODERS, BEAM)
 
 
 class SlotView(nn.Module):
@@ -124,11 +133,76 @@ class SlotView(nn.Module):
 
 
 def autoregressive_in_place_of_one_pass(
-    model: nn.Module, ids: Tensor, passages: Sequence[Sequence[int]], sep: int, constrained: bool = True
+    model: SlotView, ids: Tensor, passages: Sequence[Sequence[int]], sep: int, constrained: bool = True
 ) -> list[Decoded]:
     """``one_pass_decode``'s signature, decoded by ``autoregressive_decode`` (constrained only)."""
     assert constrained
     return autoregressive_decode(model, ids, passages, sep, model.reader.max_a_len)
+
+
+def article_beam_answer(
+    view: SlotView, question: str, texts: Sequence[str], topk: int = 2
+) -> tuple[list[int], str]:
+    """One question's answer (tokens, the passage's text) by the decoder article 7148 timed against
+    (bert4keras ``task_reading_comprehension_by_seq2seq.py``, article 7115, ``topk=2``), on the reader with
+    the answer so far in the slots. All passages of the question (times the live beams) go through one
+    forward per answer token; at step 0 the passages whose most likely token is ``[SEP]`` leave (none
+    left: ""); each step allows only the tokens that follow a beam's prefix in some live passage (plus
+    ``[SEP]``), pools the passages' probabilities by ``Σp² / (Σp + 1)`` and extends the ``topk`` best
+    beams by log score; the best beam ending with ``[SEP]`` is the answer."""
+    tok = view.tokenizer
+    sep = special_ids(tok).sep
+    read = passage_tokens(tok, [clean_passage(t) for t in texts], view.max_p_len)
+    lengths = (view.max_p_len, view.max_q_len, view.max_a_len)
+    ids = encode_inputs_batch(tok, [question] * len(read), read, *lengths)
+    bodies = [p.ids[:-1] for p in read]  # without the closing [SEP]
+    live = list(range(len(read)))
+    beams = torch.zeros((1, 0), dtype=torch.long)
+    beam_scores = torch.zeros(1, dtype=torch.float64)
+    with torch.no_grad():
+        for step in range(view.max_a_len):
+            k = len(beams)
+            x = ids[live].repeat_interleave(k, dim=0)
+            x[:, 1 : 1 + step] = beams.repeat(len(live), 1)
+            probs = view(x)[:, step].double().softmax(dim=-1).view(len(live), k, -1)
+            if step == 0:
+                keep = probs[:, 0].argmax(dim=-1) != sep
+                if not bool(keep.any()):
+                    return [], ""
+                live = [p for p, kept in zip(live, keep.tolist(), strict=True) if kept]
+                probs = probs[keep]
+            follow: dict[tuple[int, ...], set[int]] = {}
+            for p in live:
+                body = bodies[p]
+                for j in range(len(body) - step):
+                    follow.setdefault(tuple(body[j : j + step]), set()).add(body[j + step])
+            allowed = torch.zeros(probs.shape[1:], dtype=torch.bool)
+            allowed[:, sep] = True
+            for b, prefix in enumerate(beams.tolist()):
+                allowed[b, list(follow.get(tuple(prefix), ()))] = True
+            probs = probs * allowed
+            vote = (probs**2).sum(0) / (probs.sum(0) + 1)  # (k, V)
+            scores = (beam_scores[:, None] + torch.log(vote + 1e-6)).flatten()
+            best, index = scores.topk(min(topk, len(scores)))
+            vocab = vote.shape[1]
+            beams = torch.cat([beams[index // vocab], (index % vocab)[:, None]], dim=1)
+            beam_scores = best
+            ended = beams[:, -1] == sep
+            if bool(ended[0]):  # topk's first is the best
+                return _spelled(beams[0, :-1].tolist(), [read[p] for p in live])
+            beams, beam_scores = beams[~ended], beam_scores[~ended]
+            topk = len(beams)
+    return _spelled(beams[int(beam_scores.argmax())].tolist(), [read[p] for p in live])
+
+
+def _spelled(tokens: list[int], passages: Sequence[Any]) -> tuple[list[int], str]:
+    """``tokens`` and their text in the first passage that holds them."""
+    for passage in passages:
+        try:
+            return tokens, passage.span_text(tokens)
+        except ValueError:
+            continue
+    raise AssertionError("the extractive beam left the passages")
 
 
 @dataclass
@@ -146,6 +220,9 @@ def read(view: SlotView, name: str, questions: Sequence[tuple[str, list[str]]], 
     (``per_call`` None, as ``answer()``) or ``per_call`` passages per call across questions. For the
     autoregressive decoders its ``one_pass_decode`` is swapped for :func:`autoregressive_decode`, so the
     two decoders differ in nothing else."""
+    if name == BEAM:
+        answers_of = [article_beam_answer(view, q, texts) for q, texts in questions]
+        return Read([], [t for t, _ in answers_of], [text for _, text in answers_of])
     decode = one_pass_decode if name == "one-pass" else autoregressive_in_place_of_one_pass
     tokens: list[list[int]] = []
 
@@ -169,7 +246,8 @@ class Case:
     questions: list[tuple[str, list[str]]]
     per_call: int | None
     per_question: float  # passages per question of the setting (questions/s = passages/s / this)
-    times: dict[str, list[float]] = field(default_factory=lambda: {d: [] for d in DECODERS})
+    decoders: tuple[str, ...] = DECODERS
+    times: dict[str, list[float]] = field(default_factory=dict)
     reads: dict[str, Read] = field(default_factory=dict)
     forwards: dict[str, float] = field(default_factory=dict)
 
@@ -200,7 +278,7 @@ def article_setting(args: argparse.Namespace) -> tuple[MLMReader, dict[int, list
     many[-1] = (many[-1][0], many[-1][1][: args.batch - n * (len(many) - 1)])
     return reader, {
         k: [
-            Case(f"article k={k}", "batch 1", questions(args.batch1_questions, 0), None, n),
+            Case(f"article k={k}", "batch 1", questions(args.batch1_questions, 0), None, n, WITH_BEAM),
             Case(f"article k={k}", "batched", many, args.batch, n),
         ]
         for k in args.answer_lens
@@ -217,7 +295,10 @@ def trained_setting(args: argparse.Namespace) -> tuple[MLMReader, list[Case]] | 
     qs = [(q.question, [p.text for p in q.passages]) for q in dev]
     args.dev = dev
     n = sum(len(p) for _, p in qs) / len(qs)
-    return reader, [Case("trained", "batch 1", qs, None, n), Case("trained", "batched", qs, args.batch, n)]
+    return reader, [
+        Case("trained", "batch 1", qs, None, n, WITH_BEAM),
+        Case("trained", "batched", qs, args.batch, n),
+    ]
 
 
 def agreement(case: Case, gold: Sequence[Question] | None) -> dict[str, Any]:
@@ -246,11 +327,31 @@ def agreement(case: Case, gold: Sequence[Question] | None) -> dict[str, Any]:
         "ar_mean_answer_tokens": round(statistics.mean(len(t) for t in ar.tokens), 3),
         "forwards_per_measurement": case.forwards,
     }
+    if BEAM in case.reads:
+        beam = case.reads[BEAM]
+        out[f"{BEAM}_voted_answers_equal"] = round(
+            sum(a == b for a, b in zip(one.voted, beam.voted, strict=True)) / len(one.voted), 4
+        )
+        out[f"{BEAM}_mean_answer_tokens"] = round(statistics.mean(len(t) for t in beam.tokens), 3)
     if gold is not None:
-        for name in ("one-pass", "autoregressive"):
+        for name in ("one-pass", "autoregressive", *([BEAM] if BEAM in case.reads else [])):
             preds = {q.id: v for q, v in zip(gold, case.reads[name].voted, strict=True)}
             out[f"score_{name}"] = {k: round(v, 4) for k, v in score(preds, gold).items()}
     return out
+
+
+Run = tuple[Case, str, Callable[[], Read]]
+
+
+def _by_case(runs: list[Run]) -> list[list[Run]]:
+    """The runs grouped by case, in order (a case's decoders take turns within a repetition)."""
+    groups: list[list[Run]] = []
+    for run in runs:
+        if groups and groups[-1][0][0] is run[0]:
+            groups[-1].append(run)
+        else:
+            groups.append([run])
+    return groups
 
 
 def main() -> None:
@@ -290,19 +391,19 @@ def main() -> None:
     trained = trained_setting(args)
     if trained is not None:
         settings.append((*trained, None))
-    runs: list[tuple[Case, str, Callable[[], Read]]] = []
+    runs: list[Run] = []
     views_of: dict[str, dict[str, SlotView]] = {}
     for reader, cases, forced in settings:
         sp = special_ids(reader.tokenizer)
         views = {
             name: SlotView(reader, sp.sep, sp.mask, forced, one_slot=name == "ar-one-slot")
-            for name in DECODERS
+            for name in WITH_BEAM
         }
         views_of[cases[0].setting] = views
         for case in cases:
-            for name in DECODERS:
-                run = lambda c=case, n=name, v=views[name]: read(v, n, c.questions, c.per_call)  # noqa: E731
-                runs.append((case, name, run))
+            case.times = {name: [] for name in case.decoders}
+            for name in case.decoders:
+                runs.append((case, name, partial(read, views[name], name, case.questions, case.per_call)))
 
     # warm-up run: answers, agreement and forwards per measurement
     for case, name, run in runs:
@@ -315,11 +416,11 @@ def main() -> None:
             calls = case.forwards
             assert calls["autoregressive"] == calls["ar-one-slot"] > calls["one-pass"], calls  # swap works
             if forced is not None:
-                lengths = {
-                    len(t) for t in case.reads["one-pass"].tokens + case.reads["autoregressive"].tokens
-                }
+                lengths = {len(t) for r in case.reads.values() for t in r.tokens}
                 assert lengths == {forced}, f"forced answers of {forced} tokens, got lengths {lengths}"
                 assert calls["autoregressive"] == (forced + 1) * calls["one-pass"], calls
+                if BEAM in calls:  # one call per question and answer token, one for [SEP]
+                    assert calls[BEAM] == (forced + 1) * len(case.questions), calls
             else:  # the unforced view changes nothing
                 ref = [a.text for a in answer_many(reader, case.questions, case.per_call or 10**9)]
                 assert ref == case.reads["one-pass"].voted, "the slot view changed the answers"
@@ -328,8 +429,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     for rep in range(args.repeat):
-        for case_index in range(0, len(runs), len(DECODERS)):
-            group = runs[case_index : case_index + len(DECODERS)]
+        for group in _by_case(runs):
             shift = rep % len(group)
             for case, name, run in group[shift:] + group[:shift]:
                 t = time.perf_counter()
@@ -354,18 +454,17 @@ def main() -> None:
                 n: statistics.median(
                     s / f for f, s in zip(case.times["one-pass"], case.times[n], strict=True)
                 )
-                for n in DECODERS[1:]
+                for n in case.decoders[1:]
             }
-            for n in DECODERS:
+            for n in case.decoders:
                 print(f"{case.setting:12s} {case.mode:8s} {n:15s} {ms[n]:9.1f} {qps[n]:12.2f} {pps[n]:11.1f}")
-            print(
-                f"{'':8s} {'':8s} one-pass vs autoregressive {ratio['autoregressive']:.2f}x, "
-                f"vs ar-one-slot {ratio['ar-one-slot']:.2f}x"
-            )
+            print(f"{'':21s} one-pass vs " + ", ".join(f"{n} {r:.2f}x" for n, r in ratio.items()))
             r = ratio["autoregressive"]
             per_case[f"{case.setting}, {case.mode}"] = {
                 "ratio": round(r, 3), "goal": r >= GOAL, "floor": r >= FLOOR
             }  # fmt: skip
+            if BEAM in ratio:
+                per_case[f"{case.setting}, {case.mode}"][f"ratio_vs_{BEAM}"] = round(ratio[BEAM], 3)
             if case.setting == judged:
                 ratios_for_goal.append(r)
             gold = getattr(args, "dev", None) if case.setting == "trained" else None
@@ -413,6 +512,13 @@ def main() -> None:
                 "one-pass": "zoo_mlm_qa.decode.one_pass_decode (constrained)",
                 "autoregressive": "zoo_mlm_qa.decode.autoregressive_decode (constrained), the same model",
                 "ar-one-slot": "autoregressive_decode, same weights, the MLM head on the decoded slot only",
+                BEAM: (
+                    "the decoder the article's 6x was measured against (bert4keras "
+                    "task_reading_comprehension_by_seq2seq.py, article 7115, topk=2: every passage of the "
+                    "question times the live beams in one forward per token, passages voted at each step), "
+                    "on the same model with the answer so far in the slots; batch 1 only (it reads one "
+                    "question per call)"
+                ),
             },
             "timed": "reader.answer_many (cleaning, encoding, decoding, voting) of all the case's questions",
         },
