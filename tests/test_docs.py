@@ -223,7 +223,7 @@ def test_the_7148_page_quotes_its_results_files():
         q, x = r["questions_per_s"], r["ratio_one_pass_vs"]
         beam = f"{x['article-beam2']:.2f}×" if "article-beam2" in x else "—"
         row = (
-            f"| {r['setting']} | {r['mode']} | {q['one-pass']:.2f} | {q['autoregressive']:.2f} | "
+            f"| {r['setting']}, {r['mode']} | {q['one-pass']:.2f} | {q['autoregressive']:.2f} | "
             f"{x['autoregressive']:.2f}× | {x['ar-one-slot']:.2f}× | {beam} |"
         )
         assert row in page, f"speed row {row!r} is not on the page"
