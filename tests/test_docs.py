@@ -298,19 +298,16 @@ def test_the_hook_reference_lists_every_hook_argument_and_field():
         assert hasattr(pytest_plugin, fixture) and f"| `{fixture}` |" in page
     for public in ("zoo.register_plugin(plugin, name)", "zoo.reset(new_host=None)", "zoo.plugins()"):
         assert public in page
-    assert list(inspect.signature(zoo_register_plugin()).parameters) == ["plugin", "name"]
-
-
-def zoo_register_plugin():
     import zoo
 
-    return zoo.register_plugin
+    assert list(inspect.signature(zoo.register_plugin).parameters) == ["plugin", "name"]
 
 
 def test_the_hook_references_complete_test_runs(hub_env):
     """The page's example test, run as written against the loopback Hub."""
-    page = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    from zoo.testing import python_blocks
+
+    (block,) = python_blocks(ROOT / "docs" / "hooks.md")
     namespace: dict = {}
     exec(compile(block, "docs/hooks.md", "exec"), namespace)
     namespace["test_push_and_pull"](hub_env)

@@ -182,6 +182,17 @@ def resolve_options(
     return resolved
 
 
+def preset_options(config: TrainConfig, presets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``config.options`` with every ``None`` replaced by the preset's value for that option.
+
+    For recipes whose option defaults are ``None`` ("the preset's"); an unknown ``config.preset`` is a
+    :class:`~zoo.errors.RecipeError` naming the choices."""
+    if config.preset not in presets:
+        raise RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(presets)}")
+    preset = presets[config.preset]
+    return {k: (preset.get(k) if v is None else v) for k, v in config.options.items()}
+
+
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
     """A progress bar over ``iterable`` (tqdm on stderr); ``ZOO_PROGRESS=0`` turns bars off."""
     from tqdm.auto import tqdm

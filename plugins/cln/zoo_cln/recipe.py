@@ -28,6 +28,7 @@ import zoo
 from zoo.checks import check_int, check_number
 from zoo.data_formats import SENTIMENT_BERT4KERAS
 from zoo.datasets import load_sentiment, sentiment_split
+from zoo.recipes import preset_options
 from zoo.text import bert_char_tokenizer, encode_batch
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -92,11 +93,7 @@ class ConditionalLMRecipe:
     }
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
-        if config.preset not in PRESETS:
-            raise zoo.RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
-        o: dict[str, Any] = {
-            k: (PRESETS[config.preset].get(k) if v is None else v) for k, v in config.options.items()
-        }
+        o = preset_options(config, PRESETS)
         try:
             epochs = check_int(o["epochs"], "epochs", low=1)
             batch = check_int(o["batch_size"], "batch_size", low=1)

@@ -33,6 +33,7 @@ import zoo
 from zoo import atomic
 from zoo.checks import check_folder
 from zoo.data_formats import DUIE_JSON
+from zoo.recipes import preset_options
 from zoo_dgcnn.data import (
     DuIEData,
     Example,
@@ -184,11 +185,7 @@ class ExtractionRecipe:
     }
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
-        if config.preset not in PRESETS:
-            raise zoo.RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
-        o: dict[str, Any] = {
-            k: (PRESETS[config.preset].get(k) if v is None else v) for k, v in config.options.items()
-        }
+        o = preset_options(config, PRESETS)
         for key in PRESETS[config.preset]:  # the options whose default is the preset's take numbers too
             low = 1 if key in ("epochs", "batch_size", "n_train") else 0
             if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or o[key] < low:

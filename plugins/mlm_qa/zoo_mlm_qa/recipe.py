@@ -35,6 +35,7 @@ import zoo
 from zoo import atomic
 from zoo.checks import check_int, check_number
 from zoo.data_formats import SOGOU_QA_JSON
+from zoo.recipes import preset_options
 from zoo.text import bert_char_tokenizer, special_ids
 from zoo_mlm_qa.data import Question, clean_passage, generated_qa, read_qa, training_target
 from zoo_mlm_qa.encoding import answer_fits, encode_inputs_batch, encode_target
@@ -162,11 +163,7 @@ class ReadingRecipe:
     eval_options: ClassVar[dict[str, Any]] = {"predictions": "", "batch_size": 32, "decoder": "constrained"}
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
-        if config.preset not in PRESETS:
-            raise zoo.RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
-        o: dict[str, Any] = {
-            k: (PRESETS[config.preset].get(k) if v is None else v) for k, v in config.options.items()
-        }
+        o = preset_options(config, PRESETS)
         try:
             epochs = check_int(o["epochs"], "epochs", low=1)
             batch = check_int(o["batch_size"], "batch_size", low=1)
