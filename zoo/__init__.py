@@ -30,8 +30,9 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.hookspecs import hookimpl
-from zoo.hub import HubError, pull, push
+from zoo.hub import HubError, pull
 from zoo.modes import eval_mode, inference
+from zoo.publish import push
 from zoo.recipes import Recipe, TrainConfig, TrainResult, progress
 from zoo.registry import Entry, HubWeights, Tag
 

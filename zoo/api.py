@@ -1,47 +1,28 @@
-"""The public functions behind ``zoo.list``, ``zoo.info``, ``zoo.load`` (no torch at import)."""
+"""The public functions behind ``zoo.list``, ``zoo.info``, ``zoo.load`` (no torch at import).
+
+The top of the loading layers: :mod:`zoo.lookup` (names) ← :mod:`zoo.checkpoint` (the folder format) ←
+:mod:`zoo.hub` (download) ← :mod:`zoo.loading` (folder or Hub repo → model) ← here.
+"""
 
 from __future__ import annotations
 
 import builtins
-import os
-import threading
 from typing import Any
 
-from zoo import catalog as _catalog
+from zoo import loading
 from zoo.building import build
-from zoo.errors import CatalogError, UnknownEntryError
-from zoo.plugins import PluginHost, PluginInfo
-from zoo.registry import Entry, Registry, Resolved
-
-_lock = threading.Lock()
-_host: PluginHost | None = None
-
-SCHEMES = ("hf-hub:", "local-dir:")
-
-
-def host() -> PluginHost:
-    """The process-wide plugin host, created (and plugins discovered) on first use."""
-    global _host
-    with _lock:
-        if _host is None:
-            _host = PluginHost().load()
-        return _host
-
-
-def reset(new_host: PluginHost | None = None) -> None:
-    """Forget discovered plugins (re-read on next use), or install ``new_host`` (tests)."""
-    global _host
-    with _lock:
-        _host = new_host.load() if new_host is not None else None
-
-
-def registry() -> Registry:
-    return host().registry
-
-
-def register_plugin(plugin: object, name: str) -> PluginInfo:
-    """Register a plugin object at run time (a notebook, a test) as if it were installed."""
-    return host().add_plugin(plugin, name)
+from zoo.lookup import (
+    SCHEMES,
+    host,
+    looks_like_path,
+    missing_plugin_hint,
+    register_plugin,
+    registry,
+    reset,
+    resolve,
+)
+from zoo.plugins import PluginInfo
+from zoo.registry import Entry
 
 
 def list_entries(
@@ -53,70 +34,6 @@ def list_entries(
     article, summary, aliases, tags, defaults and hub.
     """
     return registry().filter(kind=kind, plugin=plugin, pattern=pattern)
-
-
-def looks_like_path(name: str) -> bool:
-    """Meant as a folder, not an entry name: it has a path separator, or starts with ``.`` or ``~``."""
-    return any(sep in name for sep in {"/", os.sep}) or name.startswith((".", "~"))
-
-
-def resolve(name: str) -> Resolved:
-    """Resolve a name, alias or ``name.tag``; unknown names get suggestions and install hints, and a
-    path given where a name belongs is told where paths go."""
-    reg = registry()
-    try:
-        return reg.resolve(name)
-    except UnknownEntryError as exc:
-        if looks_like_path(name):
-            raise UnknownEntryError(
-                f"{name!r} looks like a path, not an entry name (`zoo list` shows the names); a checkpoint "
-                f"folder loads with zoo.load('local-dir:{name}') and evaluates with `zoo eval {name}`"
-            ) from None
-        hint = missing_plugin_hint(name)
-        if hint:
-            raise UnknownEntryError(hint) from None
-        raise exc from None
-
-
-def missing_plugin_hint(name: str) -> str | None:
-    """If ``name`` belongs to a plugin that failed (one that tried to register it, a catalog plugin that
-    is broken or absent, or a plugin that failed to import and so may provide it), say so and how to fix
-    it."""
-    failed = host().failed_provider(name) or host().failed_provider(name.partition(".")[0])
-    if failed is not None:
-        return (
-            f"{name!r} is provided by plugin {failed.name!r}, which failed to load: {failed.error} "
-            "(`zoo plugins` shows every plugin's status)"
-        )
-    try:
-        cat = _catalog.load()
-    except CatalogError:
-        return _unimported_hint(name)
-    entry = cat.find(name)
-    if entry is None:
-        return _unimported_hint(name)
-    info = host().plugins.get(entry.plugin)
-    if info is not None and info.error:
-        return (
-            f"{name!r} is provided by plugin {entry.plugin!r}, which failed to load: {info.error} "
-            "(`zoo plugins` shows every plugin's status)"
-        )
-    if info is None:
-        hint = cat.install_hint(entry.plugin)
-        return f"{name!r} is provided by plugin {entry.plugin!r}, which is not installed: {hint}"
-    return None
-
-
-def _unimported_hint(name: str) -> str | None:
-    """Plugins that failed before registering anything (an import error) may be the provider."""
-    broken = {n: i.error for n, i in host().plugins.items() if i.error and not i.attempted and not i.entries}
-    if not broken:
-        return None
-    named = "; ".join(f"{n!r} ({e})" for n, e in sorted(broken.items()))
-    return (
-        f"no entry named {name!r}; plugin(s) that failed before registering anything may provide it: "
-        f"{named} (`zoo plugins` shows every plugin's status)"
-    )
 
 
 def info(name: str) -> dict[str, Any]:
@@ -176,16 +93,12 @@ def load(
     Example: ``zoo.load("lamb", params=model.parameters(), lr=1e-3)``.
     """
     if name.startswith(SCHEMES):
-        from zoo import checkpoint
-
-        return checkpoint.load_checkpoint(name, device=device, dtype=dtype, **overrides)
+        return loading.load_checkpoint(name, device=device, dtype=dtype, **overrides)
     resolved = resolve(name)
     if resolved.entry.kind != "model" and (pretrained or device is not None or dtype is not None):
         raise TypeError(f"pretrained, device and dtype apply to models; {name!r} is a {resolved.entry.kind}")
     if pretrained:
-        from zoo import checkpoint
-
-        return checkpoint.load_pretrained(resolved, device=device, dtype=dtype, **overrides)
+        return loading.load_pretrained(resolved, device=device, dtype=dtype, **overrides)
     obj = build(resolved, overrides)
     if device is not None or dtype is not None:
         obj = obj.to(device=device, dtype=dtype)
@@ -195,3 +108,19 @@ def load(
 def plugins() -> builtins.list[PluginInfo]:
     """Every discovered plugin with its version, hooks, entries and error (if it failed)."""
     return builtins.list(host().plugins.values())
+
+
+__all__ = [
+    "SCHEMES",
+    "host",
+    "info",
+    "list_entries",
+    "load",
+    "looks_like_path",
+    "missing_plugin_hint",
+    "plugins",
+    "register_plugin",
+    "registry",
+    "reset",
+    "resolve",
+]

@@ -1,4 +1,4 @@
-"""The Hub checkpoint format: save a model to a folder, load it back, safely.
+"""The Hub checkpoint format: save a model to a folder; read and check one, safely.
 
 A checkpoint folder holds::
 
@@ -21,15 +21,13 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import atomic, modelcard
+from zoo import atomic, lookup, modelcard
 from zoo._version import __version__
-from zoo.building import ModelConfig, attach_config, check_arguments, config_of
-from zoo.errors import CheckpointError, MissingPluginError, UnknownEntryError, ZooError
-from zoo.registry import Resolved
+from zoo.building import ModelConfig, config_of
+from zoo.errors import CheckpointError, ZooError
 
 if TYPE_CHECKING:
     import torch
@@ -112,13 +110,11 @@ def config_dict(config: ModelConfig) -> dict[str, Any]:
 def _providing_plugin(architecture: str) -> dict[str, str | None] | None:
     """``{"name", "distribution", "version"}`` of the plugin that provides ``architecture`` (None when no
     installed plugin does), so a checkpoint says which code wrote it."""
-    from zoo import api
-
     try:
-        entry = api.registry().resolve(architecture).entry
+        entry = lookup.registry().resolve(architecture).entry
     except ZooError:
         return None
-    info = api.host().plugins.get(entry.plugin)
+    info = lookup.host().plugins.get(entry.plugin)
     return {
         "name": entry.plugin,
         "distribution": info.distribution if info else None,
@@ -169,12 +165,10 @@ def check_args_are_data(args: Mapping[str, Any], where: str) -> None:
     ``model_args`` read from a checkpoint are data: values and registry names, never a place to
     fetch or read another checkpoint from (nested lists and objects are searched too).
     """
-    from zoo.api import SCHEMES
-
     todo: list[tuple[str, Any]] = [(f"model_args.{k}", v) for k, v in args.items()]
     while todo:  # iterative: a deeply nested config cannot exhaust the stack
         key, value = todo.pop()
-        if isinstance(value, str) and value.strip().startswith(SCHEMES):
+        if isinstance(value, str) and value.strip().startswith(lookup.SCHEMES):
             raise CheckpointError(
                 f"{where}: {key} is {value!r}, a location: a checkpoint's model_args are data (values "
                 "and registry names) and loading never fetches or reads another checkpoint. A user who "
@@ -264,7 +258,7 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
         try:
             part = load_file(path, device=str(device) if device is not None else "cpu")
         except (SafetensorError, OSError, RuntimeError) as exc:
-            if _looks_pickled(path):
+            if looks_pickled(path):
                 raise CheckpointError(
                     f"{path} is a pickle (a torch.save file), not safetensors: refused, never unpickled. "
                     "Convert it where you trust it, then save it with safetensors."
@@ -282,7 +276,7 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
     return state
 
 
-def _looks_pickled(path: Path) -> bool:
+def looks_pickled(path: Path) -> bool:
     """A torch.save zip archive or a raw pickle stream (protocol 2-5), judged by magic bytes only."""
     with path.open("rb") as f:
         head = f.read(4)
@@ -437,21 +431,6 @@ def materialise(
     return model
 
 
-# The checkpoint being materialised in this thread / task, if any: loading never nests.
-_materialising: ContextVar[str | None] = ContextVar("zoo_materialising", default=None)
-
-
-def _refuse_nested(spec: str) -> None:
-    """Raise if a checkpoint is being materialised: its model asked to load ``spec`` too."""
-    outer = _materialising.get()
-    if outer is not None:
-        raise CheckpointError(
-            f"while loading {outer}, its model asked to load {spec}: loading a checkpoint never fetches or "
-            "reads another one (nested modules come from the checkpoint's own weights). A user who wants "
-            "such a module loads it in code and passes the module"
-        )
-
-
 def check_links(directory: Path, extra: tuple[str, ...] = ()) -> None:
     """Refuse the files a load reads (config, index, weights, tokenizer; plus ``extra`` names) when
     they are links that lead out of ``directory``. A link inside the folder to a file inside is fine,
@@ -479,93 +458,3 @@ def check_links(directory: Path, extra: tuple[str, ...] = ()) -> None:
                 f"{path} is a link to {target}, outside the checkpoint folder {root}: refused (a checkpoint "
                 "reads only its own files). Copy the file into the folder if you trust it"
             )
-
-
-def load_dir(
-    directory: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **overrides: Any
-) -> Any:
-    """Load a checkpoint folder: look its architecture up, build, assign the weights; in eval mode.
-
-    Files that are links leading out of the folder are refused (:func:`check_links`).
-    """
-    from zoo import api
-
-    directory = Path(directory).expanduser()
-    _refuse_nested(f"local-dir:{directory}")
-    if not directory.is_dir():
-        raise CheckpointError(f"{directory} is not a folder (expected a checkpoint written by zoo.save)")
-    check_links(directory)
-    config = read_config(directory)
-    try:
-        resolved = api.resolve(config.architecture)
-    except UnknownEntryError as exc:
-        raise MissingPluginError(
-            f"{directory} needs the architecture {config.architecture!r}, which no installed plugin "
-            f"provides: {exc}. Install the plugin that provides it; no code is ever taken from a checkpoint."
-        ) from None
-    if config.tag and config.tag in resolved.entry.tags:
-        resolved = Resolved(resolved.entry, config.tag)
-    state = read_weights(directory, device=device or "cpu")
-    model = _materialise_entry(
-        resolved, {**config.model_args, **overrides}, state, str(directory), device, dtype
-    )
-    tok = directory / TOKENIZER_NAME
-    if tok.is_file():
-        from tokenizers import Tokenizer
-
-        model.tokenizer = Tokenizer.from_file(str(tok))
-    return model
-
-
-def _materialise_entry(
-    resolved: Resolved, args: dict[str, Any], state: dict[str, Any], where: str, device: Any, dtype: Any
-) -> Any:
-    entry = resolved.entry
-    if entry.kind != "model":
-        raise CheckpointError(f"{where}: {entry.name!r} is a {entry.kind}, not a model")
-    factory = entry.load_target()
-    check_arguments(f"model {entry.name!r} (plugin {entry.plugin!r})", factory, args)
-    token = _materialising.set(where)  # a factory that loads a checkpoint (zoo.load("hf-hub:…")) raises
-    try:
-        model = materialise(lambda: factory(**args), state, where, device=device, dtype=dtype)
-    except ZooError:
-        raise
-    except (ValueError, TypeError, RuntimeError) as exc:  # the factory rejects what config.json holds
-        raise CheckpointError(
-            f"{where}: model {entry.name!r} rejects the model_args of its config.json {args!r}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        _materialising.reset(token)
-    attach_config(model, ModelConfig(entry.name, args, resolved.tag))
-    return model.eval()  # loaded weights are for inference, like transformers' from_pretrained
-
-
-def load_checkpoint(spec: str, *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
-    """Load ``local-dir:PATH`` or ``hf-hub:org/repo[@revision]``.
-
-    Refused while another checkpoint is being materialised: loading never recurses.
-    """
-    _refuse_nested(spec)
-    scheme, _, rest = spec.partition(":")
-    if scheme == "local-dir":
-        return load_dir(rest, device=device, dtype=dtype, **overrides)
-    from zoo import hub
-
-    return load_dir(hub.download(rest), device=device, dtype=dtype, **overrides)
-
-
-def load_pretrained(resolved: Resolved, *, device: Any = None, dtype: Any = None, **overrides: Any) -> Any:
-    """A registry model with its pinned Hub weights (``zoo.load(name, pretrained=True)``), in eval mode."""
-    from zoo import hub
-
-    weights = resolved.hub
-    if weights is None:
-        raise CheckpointError(
-            f"{resolved.entry.name!r} has no pretrained weights (its entry names no hub repo)"
-        )
-    _refuse_nested(f"hf-hub:{weights}")
-    directory = hub.download(str(weights))
-    state = read_weights(directory, device=device or "cpu")
-    args = {**resolved.defaults, **overrides}
-    return _materialise_entry(resolved, args, state, f"hf-hub:{weights}", device, dtype)

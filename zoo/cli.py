@@ -178,10 +178,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from zoo import hub
+    from zoo import hub, publish
 
-    try:  # hub.push checks the folder (missing, not a folder, not loadable) before any request
-        oid = hub.push(
+    try:  # publish.push checks the folder (missing, not a folder, not loadable) before any request
+        oid = publish.push(
             args.dir,
             args.repo_id,
             revision=args.revision,
@@ -191,7 +191,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         )
     except ZooError:
         raise
-    except Exception as exc:  # huggingface_hub / network errors hub.push did not name
+    except Exception as exc:  # huggingface_hub / network errors publish.push did not name
         raise hub.HubError(f"pushing {args.dir} to {args.repo_id!r} failed: {_describe(exc)}") from exc
     print(f"pushed {args.dir} to {args.repo_id}@{args.revision or 'main'} (commit {oid[:12]})")
     if args.tag:

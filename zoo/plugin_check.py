@@ -78,9 +78,9 @@ def _run(args: list[str], timeout: float) -> list[Any]:
 
 
 def _names() -> list[str]:
-    from zoo import api
+    from zoo import lookup
 
-    return sorted(api.host().plugins)
+    return sorted(lookup.host().plugins)
 
 
 def _heavy(name: str) -> list[str]:
@@ -101,11 +101,11 @@ def _heavy(name: str) -> list[str]:
 
 def _targets() -> list[dict[str, str]]:
     """Import every entry's and recipe's target; one problem per target that does not import."""
-    from zoo import api
+    from zoo import lookup
     from zoo.errors import ZooError
     from zoo.registry import import_target
 
-    reg = api.registry()
+    reg = lookup.registry()
     out = []
     for entry in reg.entries():
         try:

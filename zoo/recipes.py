@@ -99,10 +99,10 @@ class Recipe(Protocol):
 
 def get_recipe(name: str) -> Recipe:
     """The recipe attached to a model entry (``name`` may be an alias or ``name.tag``)."""
-    from zoo import api
+    from zoo import lookup
 
-    resolved = api.resolve(name)
-    target = api.registry().recipe_target(resolved.entry.name)
+    resolved = lookup.resolve(name)
+    target = lookup.registry().recipe_target(resolved.entry.name)
     if target is None:
         raise RecipeError(
             f"{resolved.entry.name!r} has no training recipe (plugin {resolved.entry.plugin!r})"
@@ -122,13 +122,13 @@ def data_format(name: str, recipe: Recipe | None = None) -> str | None:
     """What ``--data`` takes for the recipe of ``name``: its registration's ``data_format``, else the
     recipe's ``data_format`` or ``summary``. Without ``recipe``, a ``"module:attr"`` recipe is not
     imported (``zoo info`` stays torch-free) and None is returned if the registration states nothing."""
-    from zoo import api
+    from zoo import lookup
 
-    stated = api.registry().recipe_data_format(name)
+    stated = lookup.registry().recipe_data_format(name)
     if stated:
         return stated
     if recipe is None:
-        target = api.registry().recipe_target(name)
+        target = lookup.registry().recipe_target(name)
         if target is None or isinstance(target, str):
             return None
         recipe = target  # type: ignore[assignment]
@@ -262,9 +262,9 @@ def train(
     """
     import torch
 
-    from zoo import api, atomic, checkpoint
+    from zoo import atomic, checkpoint, loading, lookup
 
-    resolved = api.resolve(name)
+    resolved = lookup.resolve(name)
     recipe = get_recipe(name)
     resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
     # a folder that cannot be written is an error before training, not after
@@ -300,7 +300,7 @@ def train(
     }
     model = result.model
     checkpoint.save(model, out, results=record)
-    reloaded = checkpoint.load_dir(out, device=device)
+    reloaded = loading.load_dir(out, device=device)
     if result.example_inputs:
         model.eval()
         reloaded.eval()
@@ -350,9 +350,9 @@ def evaluate(
     scored on that data again; if that path does not exist here (a pulled checkpoint, another machine),
     the embedded default data is scored instead and a warning says so (also in the report's ``warnings``).
     """
-    from zoo import api, checkpoint, hub
+    from zoo import checkpoint, hub, lookup
 
-    if not target.startswith(api.SCHEMES) and api.looks_like_path(target):
+    if not target.startswith(lookup.SCHEMES) and lookup.looks_like_path(target):
         expected = (
             "expected a checkpoint folder written by zoo train / zoo.save "
             "(or give local-dir:PATH, hf-hub:ORG/REPO[@REV] or an entry name)"
@@ -360,14 +360,14 @@ def evaluate(
         target = f"local-dir:{check_folder(target, expected, CheckpointError)}"
     elif Path(target).is_dir():
         target = f"local-dir:{target}"
-    if target.startswith(api.SCHEMES):
+    if target.startswith(lookup.SCHEMES):
         scheme, _, rest = target.partition(":")
         directory = Path(rest).expanduser() if scheme == "local-dir" else hub.download(rest)
         model = load_checkpoint(f"local-dir:{directory}", target, device)
-        resolved = api.resolve(model.zoo_config.architecture)
+        resolved = lookup.resolve(model.zoo_config.architecture)
         resolved = Resolved(resolved.entry, model.zoo_config.tag if model.zoo_config.tag else None)
     else:
-        resolved = api.resolve(target)
+        resolved = lookup.resolve(target)
         if resolved.hub is None:
             raise RecipeError(
                 f"{target!r} has no pretrained weights to evaluate: train it first "
@@ -412,10 +412,12 @@ def load_checkpoint(spec: str, target: str, device: str, *, pretrained: bool = F
     """``zoo.load(spec)``, with any failure that is not already a :class:`ZooError` (a factory rejecting
     the checkpoint's model_args, a config nested too deeply to read, a malformed index) turned into a
     :class:`CheckpointError` naming ``target``: the content of a checkpoint is the user's input."""
-    from zoo import api
+    from zoo import loading, lookup
 
     try:
-        return api.load(spec, device=device, pretrained=pretrained)
+        if pretrained:
+            return loading.load_pretrained(lookup.resolve(spec), device=device)
+        return loading.load_checkpoint(spec, device=device)
     except ZooError:
         raise
     except (ValueError, TypeError, RuntimeError, RecursionError, AttributeError, KeyError) as exc:
