@@ -23,6 +23,7 @@ from zoo.lookup import (
 )
 from zoo.plugins import PluginInfo
 from zoo.registry import Entry
+from zoo.sources import call_options
 
 
 def list_entries(
@@ -39,9 +40,10 @@ def list_entries(
 def info(name: str) -> dict[str, Any]:
     """Everything about an entry: catalog fields, plugin version, recipe, its ``--data`` format and target.
 
-    For ``name.tag``, ``tag`` names the variant and ``summary``, ``defaults`` and ``hub`` are the
-    variant's (its own summary; its defaults merged over the entry's); ``entry_summary`` keeps the
-    entry's. Never imports torch.
+    A sampler also has ``per_call``: the options it takes per call (a value given there wins over the
+    one it was built with). For ``name.tag``, ``tag`` names the variant and ``summary``, ``defaults``
+    and ``hub`` are the variant's (its own summary; its defaults merged over the entry's);
+    ``entry_summary`` keeps the entry's. Never imports torch.
     """
     from zoo import recipes
 
@@ -60,6 +62,8 @@ def info(name: str) -> dict[str, Any]:
     out["recipe"] = has_recipe
     out["data_format"] = recipes.data_format(entry.name) if has_recipe else None
     out["target"] = entry.target if isinstance(entry.target, str) else _qualname(entry.target)
+    if entry.kind == "sampler":
+        out["per_call"] = call_options(entry.target)
     return out
 
 

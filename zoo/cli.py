@@ -4,7 +4,8 @@
 
 - ``zoo list --json``: ``[{name, kind, plugin, article, summary, aliases, tags}]``
 - ``zoo info NAME --json``: the entry's catalog fields + ``tag``, ``plugin_version``, ``recipe``,
-  ``data_format``, ``target`` (for ``NAME.tag``: the variant's summary, defaults and hub, + ``entry_summary``)
+  ``data_format``, ``target``; a sampler's ``per_call`` (for ``NAME.tag``: the variant's summary, defaults
+  and hub, + ``entry_summary``)
 - ``zoo plugins --json``: ``[{name, distribution, version, hooks, entries, error}]``
 - ``zoo train … --json``: the run's results record (``results.json``)
 - ``zoo eval … --json``: ``{entry, tag, name, checkpoint, metrics, reference, data, trained_on, warnings}``

@@ -209,17 +209,29 @@ import torch
 
 
 class TemperatureSampler:
-    """``sampler(logits (..., C), generator=None) -> ids (...)`` drawn from ``softmax(logits / T)``."""
+    """``sampler(logits (..., C), generator=None, *, temperature=None) -> ids (...)`` drawn from
+    ``softmax(logits / T)``; a temperature given per call wins over the sampler's own."""
 
     def __init__(self, temperature: float = 1.0) -> None:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {{temperature}}")
-        self.temperature = temperature
+        self.temperature = check_temperature(temperature)
 
-    def __call__(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        probs = torch.softmax(logits / self.temperature, dim=-1)
+    def __call__(
+        self,
+        logits: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        temperature: float | None = None,
+    ) -> torch.Tensor:
+        t = self.temperature if temperature is None else check_temperature(temperature)
+        probs = torch.softmax(logits / t, dim=-1)
         flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
         return flat.reshape(probs.shape[:-1])
+
+
+def check_temperature(temperature: float) -> float:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {{temperature}}")
+    return temperature
 '''
 
 OPTIM = '''\
@@ -292,6 +304,8 @@ def test_the_sampler_draws_the_argmax_at_a_low_temperature():
     sample = zoo.load("{name}-temperature", temperature=1e-4)
     logits = torch.tensor([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0]])
     assert sample(logits, generator=torch.Generator().manual_seed(0)).tolist() == [1, 0]
+    hot = zoo.load("{name}-temperature")  # a temperature given per call wins for that call
+    assert hot(logits, generator=torch.Generator().manual_seed(0), temperature=1e-4).tolist() == [1, 0]
 """
 
 TEST_OPTIMIZER = """

@@ -82,3 +82,40 @@ def test_gumbel_max_along_another_dim():
     assert torch.equal(
         GumbelMax(one_hot=True, dim=1)(logits, noise=noise).argmax(1), (logits + noise).argmax(1)
     )
+
+
+def test_options_given_per_call_win_like_torchs_gumbel_softmax():
+    """``sampler(logits, tau, hard, dim=)`` as ``F.gumbel_softmax(logits, tau, hard, dim=)`` takes them;
+    checked against the closed form on shared noise: soft = softmax((logits + g) / tau), hard = its
+    one-hot argmax in the forward pass."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 4, generator=g)
+    noise = zoo.load("gumbel-noise")(logits.shape, generator=g)
+    soft = torch.softmax((logits + noise) / 0.5, dim=-1)
+    one_hot = torch.nn.functional.one_hot(soft.argmax(-1), 4).to(soft.dtype)
+    plain, hard = zoo.load("gumbel-softmax"), zoo.load("gumbel-softmax.hard", tau=3.0)
+    torch.testing.assert_close(plain(logits, tau=0.5, hard=True, noise=noise), one_hot)
+    torch.testing.assert_close(plain(logits, 0.5, True, noise=noise), one_hot)  # positional, as torch's
+    torch.testing.assert_close(hard(logits, tau=0.5, hard=False, noise=noise), soft)  # per call beats .hard
+    torch.testing.assert_close(hard(logits, tau=0.5, noise=noise), one_hot)  # the sampler's own otherwise
+    down = plain(logits.T, tau=0.5, dim=0, noise=noise.T)  # dim per call: the same sample, transposed
+    torch.testing.assert_close(down, soft.T)
+    assert plain.tau == 1.0 and plain.hard is False and hard.hard is True  # a call changes nothing
+
+
+def test_gumbel_max_takes_one_hot_and_dim_per_call():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 6, generator=g)
+    noise = zoo.load("gumbel-noise")(logits.shape, generator=g)
+    index = (logits + noise).argmax(-1)
+    sampler = zoo.load("gumbel-max")
+    assert torch.equal(sampler(logits, noise=noise), index)
+    assert torch.equal(sampler(logits, one_hot=True, noise=noise).argmax(-1), index)
+    assert torch.equal(sampler(logits.T, dim=0, noise=noise.T), index)
+    assert sampler.one_hot is False and sampler.dim == -1
+
+
+def test_zoo_info_lists_the_options_a_sampler_takes_per_call():
+    assert zoo.info("gumbel-softmax")["per_call"] == ["tau", "hard", "dim", "generator", "noise"]
+    assert zoo.info("gumbel-max")["per_call"] == ["one_hot", "dim", "generator", "noise"]
+    assert "per_call" not in zoo.info("categorical-vae")  # models have no per-call options

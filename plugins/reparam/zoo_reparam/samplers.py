@@ -64,26 +64,36 @@ class GumbelNoise:
 
 class GumbelMax:
     """``sampler(logits) -> index`` (int64, exact categorical sample); ``one_hot=True`` returns
-    one-hot vectors in the logits' dtype instead."""
+    one-hot vectors in the logits' dtype instead. ``one_hot`` and ``dim`` can also be given per call
+    (they win over the sampler's own)."""
 
     def __init__(self, one_hot: bool = False, dim: int = -1) -> None:
         self.one_hot, self.dim = one_hot, dim
 
     def __call__(
-        self, logits: Tensor, *, generator: torch.Generator | None = None, noise: Tensor | None = None
+        self,
+        logits: Tensor,
+        *,
+        one_hot: bool | None = None,
+        dim: int | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
-        index = gumbel_max(logits, dim=self.dim, generator=generator, noise=noise)
-        if not self.one_hot:
+        dim = self.dim if dim is None else dim
+        index = gumbel_max(logits, dim=dim, generator=generator, noise=noise)
+        if not (self.one_hot if one_hot is None else one_hot):
             return index
-        return one_hot_like(logits, index, self.dim)
+        return one_hot_like(logits, index, dim)
 
     def __repr__(self) -> str:
         return f"GumbelMax(one_hot={self.one_hot}, dim={self.dim})"
 
 
 class GumbelSoftmax:
-    """``sampler(logits, tau=None) -> y``: Gumbel-softmax at temperature ``tau`` (the default
-    unless given per call); ``hard=True`` is straight-through (exact one-hot forward, soft gradient)."""
+    """``sampler(logits, tau=None, hard=None, *, dim=None) -> y``: Gumbel-softmax at temperature ``tau``;
+    ``hard=True`` is straight-through (exact one-hot forward, soft gradient). Like
+    ``torch.nn.functional.gumbel_softmax``, every option can be given per call; one given per call wins
+    over the sampler's own (set at construction)."""
 
     def __init__(self, tau: float | Tensor = 1.0, hard: bool = False, dim: int = -1) -> None:
         self.tau, self.hard, self.dim = check_tau(tau), hard, dim
@@ -92,15 +102,17 @@ class GumbelSoftmax:
         self,
         logits: Tensor,
         tau: float | Tensor | None = None,
+        hard: bool | None = None,
         *,
+        dim: int | None = None,
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
     ) -> Tensor:
         return gumbel_softmax(
             logits,
             self.tau if tau is None else tau,
-            self.hard,
-            dim=self.dim,
+            self.hard if hard is None else hard,
+            dim=self.dim if dim is None else dim,
             generator=generator,
             noise=noise,
         )
