@@ -26,7 +26,13 @@ def zoo_register_models(register):
         "zoo_on_lstm.layers:ONLSTMCell",
         summary="one ON-LSTM step: (x, (h, c)) -> (h, c, distance); master gates by cumax over chunks",
         article=ARTICLE,
-        defaults={"chunk_size": 10, "dropconnect": 0.0, "master_input": "paper"},
+        defaults={
+            "input_size": 400,
+            "hidden_size": 400,
+            "chunk_size": 10,
+            "dropconnect": 0.0,
+            "master_input": "paper",
+        },
         tags={"su": SU},
     )
     register(
@@ -34,7 +40,14 @@ def zoo_register_models(register):
         "zoo_on_lstm.layers:ONLSTMStack",
         summary="stacked ON-LSTM over (T, B, in) with DropConnect and locked dropout; per-layer distances",
         article=ARTICLE,
-        defaults={"chunk_size": 10, "dropconnect": 0.0, "dropouth": 0.0, "master_input": "paper"},
+        defaults={  # widths of 400 (the paper's input and top layer) split into chunks of 8 or 10 alike
+            "input_size": 400,
+            "hidden_sizes": [400, 400, 400],
+            "chunk_size": 10,
+            "dropconnect": 0.0,
+            "dropouth": 0.0,
+            "master_input": "paper",
+        },
         tags={"su": SU},
     )
     register(
