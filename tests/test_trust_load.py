@@ -300,3 +300,19 @@ def test_integer_weights_for_floating_parameters_are_a_named_error(tmp_path, mod
         CheckpointError, match=rf"'{key}' is stored as {stored} but the model's is torch.float32"
     ):
         zoo.load(f"local-dir:{folder}")
+
+
+def test_an_index_that_does_not_describe_its_shards_is_refused(tmp_path, models):
+    """Found by tests/test_fuzz.py: an index listing only some keys of a shard loaded the shard whole."""
+    state = linear_state()
+    folder = sharded(tmp_path, {"weight": "a.safetensors"}, {"a.safetensors": state})
+    with pytest.raises(CheckpointError, match=r"does not describe a.safetensors: it holds \['bias'\]"):
+        zoo.load(f"local-dir:{folder}")
+    (tmp_path / "2").mkdir()
+    folder = sharded(
+        tmp_path / "2",
+        {"weight": "a.safetensors", "bias": "a.safetensors"},
+        {"a.safetensors": {"weight": state["weight"]}},
+    )
+    with pytest.raises(CheckpointError, match=r"the index puts \['bias'\] there, which it does not hold"):
+        zoo.load(f"local-dir:{folder}")

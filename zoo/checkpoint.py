@@ -254,6 +254,8 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
     from safetensors.torch import load_file
 
     state: dict[str, torch.Tensor] = {}
+    index = directory / INDEX_NAME
+    weight_map = read_index(index) if index.is_file() else None
     for path in weight_files(directory):
         try:
             part = load_file(path, device=str(device) if device is not None else "cpu")
@@ -272,6 +274,22 @@ def read_weights(directory: Path, device: Any = "cpu") -> dict[str, torch.Tensor
                 f"{directory}: tensor(s) {twice[:5]} are in more than one shard (again in {path.name}); "
                 "each tensor must be stored once"
             )
+        if weight_map is not None:  # the index must describe each shard exactly
+            listed = {k for k, name in weight_map.items() if name == path.name}
+            problems = []
+            if set(part) - listed:
+                problems.append(
+                    f"it holds {sorted(set(part) - listed)[:5]}, which the index does not list there"
+                )
+            if listed - set(part):
+                problems.append(
+                    f"the index puts {sorted(listed - set(part))[:5]} there, which it does not hold"
+                )
+            if problems:
+                raise CheckpointError(
+                    f"{index} does not describe {path.name}: {'; '.join(problems)} "
+                    "(a corrupted or hand-edited index: save the checkpoint again)"
+                )
         state.update(part)
     return state
 
