@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,3 +138,36 @@ def test_unreachable_hub_uses_the_cache_or_says_so(hub_env, trained):
     assert torch.equal(zoo.load("hf-hub:alice/mlp@v1")(X), model(X))
     with pytest.raises(zoo.HubError, match="cannot reach the Hub"):
         zoo.load("hf-hub:alice/other")
+
+
+def _damage_cached_weights(spec: str) -> Path:
+    """Flip one byte inside the tensor data of the cached ``model.safetensors`` (the header stays valid, so
+    safetensors alone would load a wrong number); return the snapshot folder."""
+    snapshot = zoo.hub.download(spec)
+    blob = (snapshot / "model.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[-3] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    return snapshot
+
+
+def test_a_file_damaged_in_the_hub_cache_is_downloaded_again_never_loaded(hub_env, trained):
+    model, folder = trained
+    zoo.push(folder, "alice/mlp", tag="v1")
+    assert torch.equal(zoo.load("hf-hub:alice/mlp@v1")(X), model(X))  # cached now
+    snapshot = _damage_cached_weights("alice/mlp@v1")
+    assert zoo.hub.corrupted(snapshot, ["config.json", "model.safetensors"]) == ["model.safetensors"]
+    requests = len(hub_env.request_log)
+    assert torch.equal(zoo.load("hf-hub:alice/mlp@v1")(X), model(X))  # the right weights again
+    assert any("model.safetensors" in path for _, path in hub_env.request_log[requests:])  # fetched again
+
+
+def test_a_damaged_cache_offline_is_refused_with_the_reason(hub_env, trained, monkeypatch):
+    _, folder = trained
+    zoo.push(folder, "alice/mlp", tag="v1")
+    zoo.load("hf-hub:alice/mlp@v1")
+    _damage_cached_weights("alice/mlp@v1")
+    set_hub_offline(monkeypatch)
+    refused = r"do not match their hashes .*\(HF_HUB_OFFLINE=1\) cannot fetch them again"
+    with pytest.raises(CheckpointError, match=refused):
+        zoo.load("hf-hub:alice/mlp@v1")

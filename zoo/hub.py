@@ -10,6 +10,7 @@ its index names): never a pickle, never code, never other weight files of the re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -166,7 +167,64 @@ def _download(spec: str, token: str | bool | None, files: list[str] | None = Non
                 names += shards
     except network_errors() as exc:
         raise hub_call_error(exc, f"downloading {spec!r}", repo_id, revision) from exc
+    damaged = corrupted(path, names)
+    if damaged:  # a cached file whose bytes no longer match its hash: never loaded; fetched again, once
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            raise CheckpointError(
+                f"{spec}: {damaged} in the Hugging Face cache ({path}) do not match their hashes (the files "
+                "were damaged after download), and offline mode (HF_HUB_OFFLINE=1) cannot fetch them again: "
+                "go online, or delete that snapshot folder and its blobs"
+            )
+        try:
+            with quiet_progress():
+                for name in damaged:
+                    hf_hub_download(repo_id, name, revision=path.name, token=token, force_download=True)
+        except network_errors() as exc:
+            reason = hub_call_error(exc, "downloading", repo_id)
+            raise CheckpointError(
+                f"{spec}: {damaged} in the Hugging Face cache ({path}) do not match their hashes (the files "
+                f"were damaged after download) and downloading them again failed: {reason}"
+            ) from None
+        if corrupted(path, damaged):
+            raise CheckpointError(
+                f"{spec}: {damaged} in the Hugging Face cache ({path}) do not match their hashes, even after "
+                "downloading them again; delete that snapshot folder and its blobs and retry"
+            )
     return path, names
+
+
+def corrupted(snapshot: Path, names: list[str]) -> list[str]:
+    """The files of a cache snapshot whose bytes do not match the hash their blob is named by.
+
+    huggingface_hub's cache stores each file once, as ``blobs/<hash>``, named by the Hub's ETag: the sha256
+    of an LFS file (64 hex digits) or the git blob sha1 of a regular one (40). A file that is not such a
+    link (a cache without symlinks, a local folder) cannot be checked and is taken as it is.
+    """
+    damaged = []
+    for name in names:
+        link = snapshot / name
+        if not link.is_symlink():
+            continue
+        blob = link.resolve()
+        expected = blob.name.lower()
+        if len(expected) not in (40, 64) or any(c not in "0123456789abcdef" for c in expected):
+            continue
+        digest = hashlib.sha256() if len(expected) == 64 else hashlib.sha1(usedforsecurity=False)
+        try:
+            size = blob.stat().st_size
+            if len(expected) == 40:
+                digest.update(b"blob %d\0" % size)
+            with blob.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            damaged.append(name)
+            continue
+        if digest.hexdigest() != expected:
+            damaged.append(name)
+    return damaged
 
 
 def download(spec: str, *, token: str | bool | None = None, files: list[str] | None = None) -> Path:
