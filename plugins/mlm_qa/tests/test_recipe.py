@@ -345,6 +345,7 @@ def test_bad_input_is_a_clear_error(tmp_path, trained):
         ("lr", -1.0, "option lr must be a finite number"),
         ("dev_fraction", 0.7, "option dev_fraction must be a finite number"),
         ("pretrain_epochs", -1, "option pretrain_epochs must be an integer"),
+        ("clip_norm", -0.5, "option clip_norm must be a finite number"),
     ):
         with pytest.raises(zoo.RecipeError, match=message):
             recipes.train("mlm-qa", tmp_path / "d", preset="smoke", options={key: bad}, model_args=TINY)
@@ -372,3 +373,31 @@ def test_answers_longer_than_the_slots_are_skipped_and_counted(tmp_path):
     # dev_fraction 0.2 holds out i % 5 == 4: of i = 0, 3, ..., 27 that is 9, 24; 8 stay in training
     assert "8 training answers longer than max_a_len - 1 tokens skipped per epoch" in record["notes"]
     assert record["reload_identical"] is True
+
+
+def test_clip_norm_clips_the_gradient_norm_before_each_update(tmp_path, monkeypatch):
+    """``clip_norm=c``: every update sees gradients of global L2 norm <= c (recorded at each optimizer step);
+    without it they are left as computed."""
+    norms: list[float] = []
+
+    def record(optimizer, args, kwargs):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(
+            torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+        )
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        clipped = recipes.train(
+            "mlm-qa", tmp_path / "c", preset="smoke", options={"clip_norm": 0.05}, model_args=TINY
+        )
+        seen_clipped, norms[:] = list(norms), []
+        recipes.train("mlm-qa", tmp_path / "p", preset="smoke", model_args=TINY)
+        seen_plain = list(norms)
+    finally:
+        handle.remove()
+    assert seen_clipped and max(seen_clipped) <= 0.05 * (1 + 1e-5)
+    assert max(seen_plain) > 0.05  # so the clip did bite
+    assert "gradients clipped to norm 0.05" in clipped["notes"]

@@ -157,6 +157,7 @@ class ReadingRecipe:
         "data_seed": 0,
         "dev_fraction": 0.2,  # --data FILE: the share of its questions held out as dev
         "pretrain_epochs": 0,  # MLM pre-training epochs over the training passages before QA training
+        "clip_norm": 0.0,  # clip the gradients' global L2 norm to this before each update (0: no clipping)
         "vocab_size": 0,  # character vocabulary size (0 = every character seen in training)
         "backbone": "",  # a Hugging Face BERT folder or hf-hub:org/repo[@rev] to start from
     }
@@ -171,6 +172,7 @@ class ReadingRecipe:
             pretrain = check_int(o["pretrain_epochs"], "pretrain_epochs", low=0)
             vocab_size = check_int(o["vocab_size"], "vocab_size", low=0)
             lr = check_number(o["lr"], "lr", low=0.0)
+            clip_norm = check_number(o["clip_norm"], "clip_norm", low=0.0)
             dev_fraction = check_number(o["dev_fraction"], "dev_fraction", low=0.0, high=0.5, low_open=True)
         except ValueError as exc:
             raise zoo.RecipeError(f"option {exc}") from exc
@@ -236,6 +238,8 @@ class ReadingRecipe:
                 loss = model.loss(ids, target.to(config.device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if clip_norm:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
                 losses.append(loss.item())
             scheduler.step()
@@ -249,7 +253,8 @@ class ReadingRecipe:
         ).to(config.device)  # fmt: skip
         notes = [
             f"{epochs} epochs over {source} ({total} updates, batch {batch}), Adam lr {lr} "
-            f"(warm-up {warmup}, linear decay)",
+            f"(warm-up {warmup}, linear decay)"
+            + (f", gradients clipped to norm {clip_norm}" if clip_norm else ""),
             *notes,
             f"backbone {'from ' + o['backbone'] if backbone else 'from scratch'} "
             f"({model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}, "
