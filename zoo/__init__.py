@@ -9,9 +9,12 @@
 Importing this package does not import torch; building an entry does.
 """
 
+from typing import TYPE_CHECKING
+
 from zoo._version import __version__
 from zoo.api import info, load, plugins, register_plugin, reset, resolve
 from zoo.api import list_entries as list
+from zoo.bars import progress
 from zoo.building import ModelConfig, check_arguments
 from zoo.checkpoint import save
 from zoo.errors import (
@@ -19,6 +22,7 @@ from zoo.errors import (
     CatalogError,
     CheckpointError,
     CheckpointWriteError,
+    DistributedError,
     DuplicateEntryError,
     InvalidArgumentsError,
     MissingPluginError,
@@ -33,7 +37,7 @@ from zoo.hookspecs import hookimpl
 from zoo.hub import HubError, pull
 from zoo.modes import eval_mode, inference
 from zoo.publish import push
-from zoo.recipes import Recipe, TrainConfig, TrainResult, progress
+from zoo.recipes import Recipe, TrainConfig, TrainResult
 from zoo.registry import Entry, HubWeights, Tag
 
 __all__ = [
@@ -41,8 +45,10 @@ __all__ = [
     "CatalogError",
     "CheckpointError",
     "CheckpointWriteError",
+    "DistributedError",
     "DuplicateEntryError",
     "Entry",
+    "EpochBatches",
     "HubError",
     "HubWeights",
     "InvalidArgumentsError",
@@ -55,6 +61,7 @@ __all__ = [
     "Tag",
     "TargetImportError",
     "TrainConfig",
+    "TrainLoop",
     "TrainResult",
     "UnknownEntryError",
     "ZooError",
@@ -75,3 +82,15 @@ __all__ = [
     "resolve",
     "save",
 ]
+
+if TYPE_CHECKING:
+    from zoo.training import EpochBatches, TrainLoop
+
+
+def __getattr__(name: str) -> object:
+    """``zoo.TrainLoop`` and ``zoo.EpochBatches`` import torch, so they are imported when first used."""
+    if name in ("TrainLoop", "EpochBatches"):
+        from zoo import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -26,7 +26,7 @@ from typing import Any
 
 from zoo import api
 from zoo._version import __version__
-from zoo.errors import ZooError
+from zoo.errors import DistributedError, ZooError
 
 
 def _print_json(obj: Any) -> None:
@@ -130,22 +130,61 @@ def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+def worker_argv(args: argparse.Namespace, out: str) -> list[str]:
+    """``train NAME ...`` as each rank of ``--nproc`` runs it (the launcher's own flags left out)."""
+    argv = ["train", args.name, "--out", out, "--seed", str(args.seed), "--preset", args.preset]
+    argv += ["--device", args.device, "--checkpoint-every", str(args.checkpoint_every)]
+    for flag, value in (
+        ("--data", args.data),
+        ("--checkpoint-dir", args.checkpoint_dir),
+        ("--resume", args.resume),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    for flag, pairs in (("--option", args.option), ("--set", args.set)):
+        for pair in pairs or []:
+            argv += [flag, pair]
+    return [*argv, "--json"] if args.json else argv
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from zoo import recipes
 
     out = args.out or f"runs/{args.name}"
     human = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON record
-    record = recipes.train(
-        args.name,
-        out,
-        data=args.data,
-        seed=args.seed,
-        preset=args.preset,
-        device=args.device,
-        command=recipes.main_command(),
-        options=_key_values(args.option, "--option"),
-        model_args=_key_values(args.set, "--set"),
-    )
+    if args.nproc > 1 or args.nnodes > 1:
+        return launch_train(args, out)
+    from zoo import training
+
+    try:
+        record = recipes.train(
+            args.name,
+            out,
+            data=args.data,
+            seed=args.seed,
+            preset=args.preset,
+            device=args.device,
+            command=recipes.main_command(),
+            options=_key_values(args.option, "--option"),
+            model_args=_key_values(args.set, "--set"),
+            checkpoint_every=args.checkpoint_every,
+            checkpoint_dir=args.checkpoint_dir,
+            resume=args.resume,
+        )
+    except Exception as exc:
+        if not training.launched():
+            raise
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+
+        explained = training.explain(exc)
+        ErrorHandler().record_exception(explained)  # torchrun's error file: the launcher names the error
+        if explained is exc:
+            raise
+        raise explained from exc
+    finally:
+        training.teardown()
+    if not training.is_main():
+        return 0  # rank 0 reports
     print(f"\n{record['name']}: {record['summary']}  ({record['wall_time_s']} s)", file=human)
     print(recipes.format_metrics(record["metrics"], record["reference"]), file=human)
     if record.get("notes"):
@@ -156,6 +195,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f'reloaded with zoo.load("local-dir:{out}"): outputs identical', file=human)
     if args.json:
         _print_json(record)
+    return 0
+
+
+def launch_train(args: argparse.Namespace, out: str) -> int:
+    """``zoo train --nproc N`` / ``--nnodes``: check the recipe, then start the ranks with torchrun."""
+    from zoo import launch, recipes, training
+
+    if training.launched():
+        raise DistributedError(
+            "--nproc / --nnodes inside a torchrun worker: give them to zoo train or to torchrun, not both"
+        )
+    recipes.check_support(
+        recipes.get_recipe(args.name), args.name, args.nproc * args.nnodes, resumable=False
+    )  # before starting N processes
+    launch.run(
+        launch.torchrun_args(
+            worker_argv(args, out),
+            args.nproc,
+            nnodes=args.nnodes,
+            node_rank=args.node_rank,
+            rdzv_endpoint=args.rdzv_endpoint,
+        )
+    )
     return 0
 
 
@@ -304,6 +366,34 @@ def build_parser(with_plugins: bool = True, train_name: str | None = None) -> ar
         "--set", action="append", metavar="KEY=VALUE", help="a model argument (repeatable), e.g. hidden=128"
     )
     p.add_argument("--json", action="store_true", help="print the results record as JSON (text on stderr)")
+    g = p.add_argument_group("distributed training (torch.distributed, launched with torchrun)")
+    g.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes on this node, each a DDP rank (default 1)",
+    )
+    g.add_argument("--nnodes", type=int, default=1, metavar="N", help="machines taking part (default 1)")
+    g.add_argument(
+        "--node-rank", type=int, metavar="R", help="this machine's rank 0..N-1 (static rendezvous; else c10d)"
+    )
+    g.add_argument(
+        "--rdzv-endpoint", metavar="HOST:PORT", help="the rendezvous (node 0's address), with --nnodes"
+    )
+    g = p.add_argument_group("resumable training")
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="write a training state every STEPS optimizer steps (model, optimizer, scheduler, data order, "
+        "random generators; replaced atomically)",
+    )
+    g.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="where the training state goes (default OUT-state)"
+    )
+    g.add_argument("--resume", metavar="DIR", help="continue from a training state folder")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint folder, local-dir:, hf-hub: or pretrained entry")

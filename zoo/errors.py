@@ -48,6 +48,10 @@ class RecipeError(ZooError):
     """No recipe for an entry, or a recipe returned something the core cannot use."""
 
 
+class DistributedError(ZooError):
+    """A distributed run (``zoo train --nproc``, torchrun) cannot start, or one of its ranks failed."""
+
+
 class CheckpointError(ZooError):
     """A checkpoint folder or file that cannot be read or does not match the model."""
 

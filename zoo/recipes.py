@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -45,6 +45,10 @@ class TrainConfig:
         model_args: overrides for the model's factory.
         options: the recipe's options (its ``options`` defaults, updated with the user's), e.g.
             ``{"estimator": "score-function", "epochs": 10}``.
+        checkpoint_every: write a training state every this many steps (0 = never); for recipes that
+            declare ``resumable = True`` and drive their steps with :class:`zoo.TrainLoop`.
+        checkpoint_dir: where the training state goes (replaced atomically each time).
+        resume: a training state folder to continue from.
     """
 
     name: str
@@ -54,6 +58,9 @@ class TrainConfig:
     device: str = "cpu"
     model_args: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint_every: int = 0
+    checkpoint_dir: Path | None = None
+    resume: Path | None = None
 
 
 @dataclass
@@ -88,6 +95,9 @@ class Recipe(Protocol):
     ``evaluate`` should read only the test split of ``data`` (``zoo eval --data`` may give only that).
     ``eval_options``, a mapping like ``options``, names the keywords ``zoo eval --option name=value`` may
     pass to ``evaluate`` (only those the user gives are passed; ``evaluate``'s own defaults hold the rest).
+    ``distributed = True`` says that ``train`` runs under ``zoo train --nproc N`` (it drives its steps with
+    :class:`zoo.TrainLoop`: DDP, the rank's share of each global batch); ``resumable = True`` that it takes
+    ``--checkpoint-every`` and ``--resume``. Without them those flags are refused before any work.
     """
 
     summary: str
@@ -193,14 +203,6 @@ def preset_options(config: TrainConfig, presets: Mapping[str, Mapping[str, Any]]
     return {k: (preset.get(k) if v is None else v) for k, v in config.options.items()}
 
 
-def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
-    """A progress bar over ``iterable`` (tqdm on stderr); ``ZOO_PROGRESS=0`` turns bars off."""
-    from tqdm.auto import tqdm
-
-    disable = os.environ.get("ZOO_PROGRESS", "1") == "0"
-    yield from tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
-
-
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -251,29 +253,46 @@ def train(
     command: str | None = None,
     options: Mapping[str, Any] | None = None,
     model_args: Mapping[str, Any] | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` with its recipe, save the checkpoint and results to ``out``, verify the reload.
 
     ``options`` are the recipe's options (see :class:`Recipe`); ``model_args`` override the model's
-    factory arguments.
+    factory arguments. ``checkpoint_every`` steps a training state is written to ``checkpoint_dir``
+    (default: ``OUT-state`` beside ``out``); ``resume`` continues from one. Launched by torchrun (``zoo
+    train --nproc N``), this joins the process group; only rank 0 saves and checks the reload.
 
     Returns the results record (also written to ``out/results.json``): entry, metrics, the
     article's reference numbers, command, git commit, machine, wall time, seed.
     """
     import torch
 
-    from zoo import atomic, checkpoint, loading, lookup
+    from zoo import atomic, checkpoint, loading, lookup, training
 
     resolved = lookup.resolve(name)
     recipe = get_recipe(name)
     resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
+    check_support(recipe, name, training.world()[1], resumable=bool(checkpoint_every or resume))
     # a folder that cannot be written is an error before training, not after
     atomic.check_destination(Path(out), is_replaceable=checkpoint.is_checkpoint)
+    if checkpoint_every < 0:
+        raise RecipeError(f"--checkpoint-every takes a number of steps >= 1, got {checkpoint_every}")
+    state_dir = Path(checkpoint_dir) if checkpoint_dir else default_state_dir(out)
+    if checkpoint_every:
+        atomic.check_destination(state_dir, is_replaceable=training.is_state)
     model_args = dict(model_args or {})
+    path = resolve_data(data)
+    config = TrainConfig(
+        name, path, seed, preset, device, model_args, resolved_options,
+        checkpoint_every, state_dir if checkpoint_every else None, Path(resume) if resume else None,
+    )  # fmt: skip
+    if config.resume is not None:
+        training.check_resume(config.resume, config)
+    config = replace(config, device=training.setup(device))
     seed_everything(seed)
     start = time.perf_counter()
-    path = resolve_data(data)
-    config = TrainConfig(name, path, seed, preset, device, model_args, resolved_options)
     result = recipe.train(config)
     wall = time.perf_counter() - start
     if config_of(result.model) is None:
@@ -297,8 +316,13 @@ def train(
         "git_commit": git_commit(),
         "machine": machine(),
         "wall_time_s": round(wall, 2),
+        "processes": training.world()[1],
     }
+    if config.resume is not None:
+        record["resumed_from"] = str(config.resume)
     model = result.model
+    if not training.is_main():
+        return record  # rank 0 saves; the others trained the same weights
     checkpoint.save(model, out, results=record)
     reloaded = loading.load_dir(out, device=device)
     if result.example_inputs:
@@ -312,6 +336,26 @@ def train(
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
         atomic.write_text(Path(out) / checkpoint.RESULTS_NAME, text)
     return record
+
+
+def check_support(recipe: Recipe, name: str, processes: int, *, resumable: bool) -> None:
+    """Refuse, before any work, a distributed or resumable run of a recipe that does not declare it."""
+    if processes > 1 and not getattr(recipe, "distributed", False):
+        raise RecipeError(
+            f"the recipe of {name!r} does not support distributed training (it does not declare "
+            "distributed = True): run it in one process, without --nproc or torchrun"
+        )
+    if resumable and not getattr(recipe, "resumable", False):
+        raise RecipeError(
+            f"the recipe of {name!r} cannot write or resume training states (it does not declare "
+            "resumable = True): run it without --checkpoint-every and --resume"
+        )
+
+
+def default_state_dir(out: str | os.PathLike[str]) -> Path:
+    """Where ``--checkpoint-every`` writes by default: ``OUT-state`` beside the run's folder."""
+    out = Path(out)
+    return out.with_name(f"{out.name}-state")
 
 
 def outputs_equal(a: Any, b: Any) -> bool:

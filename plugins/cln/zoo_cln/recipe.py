@@ -81,6 +81,8 @@ class ConditionalLMRecipe:
     )
     data_format = SENTIMENT_BERT4KERAS
     presets = PRESETS
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     options: ClassVar[dict[str, Any]] = {
         "epochs": None,  # None: the preset's
         "batch_size": 32,  # the article's
@@ -136,16 +138,20 @@ class ConditionalLMRecipe:
         warmup = min(warmup, total // 2)  # a short run warms up over its first half at most
         schedule = {0: 0.0, warmup: 1.0, total: 0.0} if warmup else {0: 1.0, total: 0.0}
         scheduler = zoo.load("piecewise-linear-lr", optimizer=optimizer, schedule=schedule)
-        generator = torch.Generator().manual_seed(config.seed)
+        batches = zoo.EpochBatches(len(ids), batch, seed=config.seed)
         losses: list[float] = []
+        loop = zoo.TrainLoop(config)
+        loss_of = loop.parallel(model.loss)
+        state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "batches": batches,
+                 "losses": losses}  # fmt: skip
+        pad = model.config.pad_token_id
         model.train()
-        for step in zoo.progress(range(total), desc=f"train {config.name}"):
-            if step % steps_per_epoch == 0:
-                order = torch.randperm(len(ids), generator=generator).to(config.device)
-            idx = order[(step % steps_per_epoch) * batch :][:batch]
-            loss = model.loss(trim(ids[idx], model.config.pad_token_id), labels[idx])
+        for step in loop.steps(total, state, desc=f"train {config.name}"):
+            idx = loop.shard(batches(step).to(config.device))
+            batch_ids = trim(ids[idx], pad)
+            loss = loss_of(batch_ids, labels[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loop.backward(loss, count=(batch_ids[:, 1:] != pad).sum())  # the loss is a mean over these
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())

