@@ -311,3 +311,16 @@ def test_the_hook_references_complete_test_runs(hub_env):
     namespace: dict = {}
     exec(compile(block, "docs/hooks.md", "exec"), namespace)
     namespace["test_push_and_pull"](hub_env)
+
+
+def test_the_training_page_quotes_its_throughput_file():
+    page = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    bench = json.loads((ROOT / "docs" / "results" / "distributed_throughput.json").read_text())
+    assert f"`{bench['command']}`" in page
+    for row in bench["results"]:
+        one, two = row["nproc_1"]["train_s"], row["nproc_2"]["train_s"]
+        cells = f"| {one:.2f} s | {two:.2f} s | {row['speedup']:.2f}× |"
+        assert cells in page, f"{row['recipe']}: {cells} is not on the page"
+        assert f"`{row['recipe']} {' '.join(row['args'])}`" in page
+    slower = all(row["speedup"] < 1 for row in bench["results"])
+    assert ("Two processes are **slower**" in page) == slower
