@@ -55,6 +55,7 @@ __all__ = [
     "MissingPluginError",
     "ModelConfig",
     "PluginError",
+    "RankShards",
     "Recipe",
     "RecipeError",
     "RegistrationError",
@@ -84,12 +85,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from zoo.training import EpochBatches, TrainLoop
+    from zoo.training import EpochBatches, RankShards, TrainLoop
 
 
 def __getattr__(name: str) -> object:
-    """``zoo.TrainLoop`` and ``zoo.EpochBatches`` import torch, so they are imported when first used."""
-    if name in ("TrainLoop", "EpochBatches"):
+    """``zoo.TrainLoop``, ``zoo.EpochBatches``, ``zoo.RankShards`` import torch: imported when first used."""
+    if name in ("TrainLoop", "EpochBatches", "RankShards"):
         from zoo import training
 
         return getattr(training, name)

@@ -132,7 +132,8 @@ def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
 
 def worker_argv(args: argparse.Namespace, out: str) -> list[str]:
     """``train NAME ...`` as each rank of ``--nproc`` runs it (the launcher's own flags left out)."""
-    argv = ["train", args.name, "--out", out, "--seed", str(args.seed), "--preset", args.preset]
+    argv = ["--debug"] if args.debug else []
+    argv += ["train", args.name, "--out", out, "--seed", str(args.seed), "--preset", args.preset]
     argv += ["--device", args.device, "--checkpoint-every", str(args.checkpoint_every)]
     for flag, value in (
         ("--data", args.data),
@@ -152,6 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     out = args.out or f"runs/{args.name}"
     human = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON record
+    check_train_flags(args)
     if args.nproc > 1 or args.nnodes > 1:
         return launch_train(args, out)
     from zoo import training
@@ -198,6 +200,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_train_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that would be ignored or mean nothing, before any work."""
+    if args.nproc < 1 or args.nnodes < 1:
+        raise ZooError(f"--nproc and --nnodes take numbers >= 1 (got {args.nproc}, {args.nnodes})")
+    if args.nnodes == 1 and (args.node_rank is not None or args.rdzv_endpoint is not None):
+        raise ZooError("--node-rank and --rdzv-endpoint are for several machines: give --nnodes N too")
+    if args.checkpoint_dir is not None and not args.checkpoint_every:
+        raise ZooError(
+            "--checkpoint-dir without --checkpoint-every STEPS: no training state would be written"
+        )
+    if args.checkpoint_every < 0:
+        raise ZooError(f"--checkpoint-every takes a number of steps >= 1, got {args.checkpoint_every}")
+
+
 def launch_train(args: argparse.Namespace, out: str) -> int:
     """``zoo train --nproc N`` / ``--nnodes``: check the recipe, then start the ranks with torchrun."""
     from zoo import launch, recipes, training
@@ -206,9 +222,11 @@ def launch_train(args: argparse.Namespace, out: str) -> int:
         raise DistributedError(
             "--nproc / --nnodes inside a torchrun worker: give them to zoo train or to torchrun, not both"
         )
+    resumable = bool(args.checkpoint_every or args.resume)
     recipes.check_support(
-        recipes.get_recipe(args.name), args.name, args.nproc * args.nnodes, resumable=False
+        recipes.get_recipe(args.name), args.name, args.nproc * args.nnodes, resumable=resumable
     )  # before starting N processes
+    os.environ[recipes.COMMAND_ENV] = recipes.main_command()  # what the ranks record in results.json
     launch.run(
         launch.torchrun_args(
             worker_argv(args, out),

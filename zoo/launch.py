@@ -43,12 +43,17 @@ def torchrun_args(
 
 def run(args: Sequence[str]) -> None:
     """Run torchrun with ``args``; a failed rank becomes a :class:`DistributedError` naming it."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser
     from torch.distributed.run import run as torchrun
 
     try:
         torchrun(get_args_parser().parse_args(list(args)))
+    except SignalException as exc:  # Ctrl-C or a kill of the launcher: torchrun stopped the ranks
+        if exc.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise DistributedError(f"the launcher got {exc.sigval.name}; its ranks were stopped") from None
     except ChildFailedError as exc:
         raise DistributedError(describe_failures(exc.failures)) from None
     except ZooError:
@@ -70,7 +75,8 @@ def describe_failures(failures: Mapping[int, Any]) -> str:
         message = getattr(failure, "message", None)
         detail = message.get("message") if isinstance(message, dict) else message
         text = f"rank {rank} {how}"
-        if detail and str(detail) != "<N/A>" and "Signal" not in str(detail):
+        noise = ("<N/A>", "Signal", "To enable traceback")  # torchrun's text when a rank left no error file
+        if detail and not any(n in str(detail) for n in noise):
             text += f" ({str(detail).strip().splitlines()[0][:400]})"
         failed.append(text)
     if not failed:  # every rank was stopped: an interrupt from outside

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import shlex
 import subprocess
 import sys
@@ -20,14 +19,13 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from zoo.building import config_of
 from zoo.checks import check_folder
 from zoo.errors import CheckpointError, RecipeError, ZooError
 from zoo.registry import Resolved, import_target
-
-T = TypeVar("T")
+from zoo.seeding import seed_everything
 
 EMBEDDED = "embedded default"
 
@@ -201,19 +199,6 @@ def preset_options(config: TrainConfig, presets: Mapping[str, Mapping[str, Any]]
         raise RecipeError(f"unknown preset {config.preset!r}; choose one of {sorted(presets)}")
     preset = presets[config.preset]
     return {k: (preset.get(k) if v is None else v) for k, v in config.options.items()}
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed)
-    except ImportError:
-        pass
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -488,5 +473,13 @@ def format_metrics(metrics: Mapping[str, float], reference: Mapping[str, float])
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
 
+COMMAND_ENV = "ZOO_COMMAND"  # the user's command, passed by zoo train --nproc to the ranks it starts
+
+
 def main_command() -> str:
-    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    """The command line of this run, as the user typed it (``zoo …``; ``python -m zoo …``)."""
+    if os.environ.get(COMMAND_ENV):
+        return os.environ[COMMAND_ENV]
+    program = Path(sys.argv[0]).name
+    program = "python -m zoo" if program == "__main__.py" else program
+    return " ".join([program, shlex.join(sys.argv[1:])]).strip()

@@ -173,6 +173,8 @@ class BlobsRecipe:
     summary = "two Gaussian blobs (generated; --data takes a CSV x1,x2,label); metric: accuracy"
     data_format = DATA_FORMAT
     presets = PRESETS
+    distributed = True  # zoo train --nproc N runs it under DDP, through zoo.TrainLoop
+    resumable = True  # --checkpoint-every / --resume
 
     def train(self, config: zoo.TrainConfig) -> zoo.TrainResult:
         if config.preset not in PRESETS:
@@ -182,12 +184,15 @@ class BlobsRecipe:
         model = zoo.load(config.name, **config.model_args).to(config.device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         g = torch.Generator().manual_seed(config.seed)
+        loop = zoo.TrainLoop(config)  # the process group, --checkpoint-every and --resume
+        forward = loop.parallel(model)  # DDP with several processes, the model itself in one
+        state = {{"model": model, "optimizer": opt, "generator": g}}  # what a training state holds
         model.train()
-        for _ in zoo.progress(range(p["steps"]), desc=f"train {{config.name}}"):
-            idx = torch.randint(len(x), (64,), generator=g)
-            loss = F.cross_entropy(model(x[idx].to(config.device)), y[idx].to(config.device))
+        for _ in loop.steps(p["steps"], state, desc=f"train {{config.name}}"):
+            idx = loop.shard(torch.randint(len(x), (64,), generator=g))  # this rank's rows of the batch
+            loss = F.cross_entropy(forward(x[idx].to(config.device)), y[idx].to(config.device))
             opt.zero_grad()
-            loss.backward()
+            loop.backward(loss)
             opt.step()
         model.eval()
         x_test, y_test = x_test.to(config.device), y_test.to(config.device)

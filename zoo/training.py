@@ -75,7 +75,8 @@ def launched() -> bool:
 
 
 def setup(device: str) -> str:
-    """Join torchrun's process group (gloo on CPU, nccl on CUDA) if launched, and return this rank's device.
+    """Join torchrun's process group if launched, and return this rank's device: gloo on CPU; on CUDA nccl
+    for the gradients and gloo for the CPU tensors of the loop's own collectives (counts, generator states).
 
     Collectives time out after ``ZOO_DIST_TIMEOUT`` seconds (default 300), so a rank that dies ends the
     job with an error instead of a hang."""
@@ -89,7 +90,7 @@ def setup(device: str) -> str:
         device = f"cuda:{local}"
         torch.cuda.set_device(device)
     timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, 300)))
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
+    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=timeout)
     return device
 
 
@@ -193,16 +194,19 @@ def decode(tree: Any, tensors: Mapping[str, Tensor]) -> Any:
 
 
 def state_of(obj: Any) -> Any:
-    """What is saved of one named object: a state dict, a generator's state, or a list / dict by value."""
+    """What is saved of one named object: a state dict, a generator's state (torch or ``random.Random``),
+    or a list / dict by value."""
     if isinstance(obj, torch.Generator):
         return obj.get_state()
+    if isinstance(obj, random.Random):
+        return obj.getstate()
     if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
         return obj.state_dict()
     if isinstance(obj, (list, dict)):
         return obj
     raise RecipeError(
         f"cannot save a {type(obj).__name__} in a training state: give objects with state_dict() / "
-        "load_state_dict(), torch.Generator, or lists and dicts of tensors and numbers"
+        "load_state_dict(), torch.Generator, random.Random, or lists and dicts of tensors and numbers"
     )
 
 
@@ -210,6 +214,8 @@ def restore(obj: Any, saved: Any) -> None:
     """Put ``saved`` (from :func:`state_of`) back into ``obj`` in place."""
     if isinstance(obj, torch.Generator):
         obj.set_state(saved)
+    elif isinstance(obj, random.Random):
+        obj.setstate(saved)
     elif hasattr(obj, "load_state_dict"):
         obj.load_state_dict(saved)
     elif isinstance(obj, list):
@@ -237,7 +243,7 @@ def rng_states() -> dict[str, Tensor]:
     except ImportError:
         pass
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state()
+        states["cuda"] = torch.stack(torch.cuda.get_rng_state_all())  # every device's, not only the current
     return states
 
 
@@ -253,7 +259,7 @@ def set_rng_states(states: Mapping[str, Tensor]) -> None:
         keys = np.array(numbers[:-2], dtype=np.uint32)
         np.random.set_state(("MT19937", keys, numbers[-2], numbers[-1], states["numpy_gauss"].item()))
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state(states["cuda"])
+        torch.cuda.set_rng_state_all(list(states["cuda"]))
 
 
 def gather_rng() -> dict[str, Tensor]:
@@ -284,10 +290,11 @@ def save_state(directory: Path, step: int, run: Mapping[str, Any], objects: Mapp
     from safetensors.torch import save_file
 
     rng = gather_rng()
+    states = {name: state_of(obj) for name, obj in objects.items()}  # on every rank: one may gather
     if not is_main():
         return
     tensors: dict[str, Tensor] = {}
-    tree = {name: encode(state_of(obj), name, tensors) for name, obj in objects.items()}
+    tree = {name: encode(value, name, tensors) for name, value in states.items()}
     record = {"format": FORMAT, "step": step, "world_size": world()[1], "run": dict(run), "objects": tree}
     with atomic.atomic_directory(directory, is_replaceable=is_state) as tmp:
         save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": "pt"})
@@ -306,12 +313,18 @@ def read_state(directory: Path) -> dict[str, Any]:
         )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT!r} file")
-    if not isinstance(record.get("step"), int) or not isinstance(record.get("run"), dict):
-        raise CheckpointError(f"{path} lacks its step or run record")
+    step = record.get("step")
+    if (
+        not isinstance(step, int)
+        or isinstance(step, bool)
+        or step < 0
+        or not isinstance(record.get("run"), dict)
+    ):
+        raise CheckpointError(f"{path} lacks its step (a number >= 0) or its run record")
     return record
 
 
@@ -343,12 +356,41 @@ def load_state(directory: Path, objects: Mapping[str, Any]) -> int:
         raise CheckpointError(f"{directory} holds {have}, this recipe saves {sorted(objects)}")
     for name, obj in objects.items():
         try:
-            restore(obj, decode(saved[name], tensors))
-        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            value = decode(saved[name], tensors)
+            if not isinstance(obj, (list, dict)):  # a recipe's own lists and dicts change as it trains
+                check_like(name, value, state_of(obj))
+            restore(obj, value)
+        except CheckpointError:
+            raise
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"cannot restore {name!r} from {directory}: {exc}") from exc
     prefix = f"rank{rank}."
-    set_rng_states({k[len(prefix) :]: v for k, v in rng.items() if k.startswith(prefix)})
+    try:
+        set_rng_states({k[len(prefix) :]: v for k, v in rng.items() if k.startswith(prefix)})
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(
+            f"cannot restore rank {rank}'s random generators from {directory}: {exc}"
+        ) from exc
     return record["step"]
+
+
+def check_like(name: str, saved: Any, live: Any) -> None:
+    """Refuse a saved state whose structure is not the live object's: other keys in a state dict (which
+    some ``load_state_dict`` would set as attributes), a tensor of another shape or dtype, a list for a
+    tensor. Lists and dicts the recipe keeps (``losses``) may differ in length."""
+    if isinstance(live, Tensor):
+        if not isinstance(saved, Tensor) or saved.shape != live.shape or saved.dtype != live.dtype:
+            what = (
+                f"{tuple(saved.shape)} {saved.dtype}" if isinstance(saved, Tensor) else type(saved).__name__
+            )
+            raise CheckpointError(f"{name}: saved {what}, expected {tuple(live.shape)} {live.dtype}")
+    elif isinstance(live, Mapping) and live and all(isinstance(k, str) for k in live):
+        if not isinstance(saved, Mapping) or set(saved) != set(live):
+            theirs = sorted(map(str, saved)) if isinstance(saved, Mapping) else type(saved).__name__
+            raise CheckpointError(f"{name}: saved keys {theirs}, expected {sorted(live)}")
+        for key in live:
+            if key not in ("state", "order"):  # optimizer state appears after the first step; order varies
+                check_like(f"{name}.{key}", saved[key], live[key])
 
 
 def settings(config: Any) -> dict[str, Any]:
@@ -374,6 +416,33 @@ def check_resume(directory: Path, config: Any) -> dict[str, Any]:
             "--preset, --device, --option and --set as the run that wrote it"
         )
     return record
+
+
+def seed_ranks(seed: int, rank: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators for ``rank`` (rank 0: ``seed`` itself)."""
+    from zoo.seeding import seed_everything
+
+    seed_everything(seed + 1_000_003 * rank)
+
+
+def agree(values: Mapping[str, Any]) -> None:
+    """Check that every rank runs with the same ``values`` (a collective): a rank started by hand with
+    another seed, data or ``--checkpoint-every`` would train wrongly or wait forever."""
+    import hashlib
+
+    import torch.distributed as dist
+
+    text = json.dumps(values, sort_keys=True, default=str)
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
+    mine = torch.tensor([digest], dtype=torch.int64)
+    every = [torch.empty_like(mine) for _ in range(world()[1])]
+    dist.all_gather(every, mine)
+    differ = [r for r, d in enumerate(every) if int(d) != digest]
+    if differ:
+        raise DistributedError(
+            f"rank {world()[0]}: ranks {differ} run with other settings (name, data, seed, preset, options, "
+            f"--checkpoint-every, --resume) than this one: {text[:300]}; start every rank with one command"
+        )
 
 
 # -- the loop ------------------------------------------------------------------------------------------
@@ -417,8 +486,12 @@ class EpochBatches:
         return {"generator": self.generator.get_state(), "order": self.order}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        order = state["order"]
+        shaped = isinstance(order, Tensor) and order.dtype == torch.long and order.dim() == 1
+        if not shaped or sorted(order.tolist()) != (list(range(self.n)) if len(order) else []):
+            raise ValueError(f"the saved order is not a permutation of range({self.n})")
         self.generator.set_state(state["generator"])
-        self.order = state["order"]
+        self.order = order
 
 
 class _Forward(torch.nn.Module):
@@ -446,7 +519,10 @@ class TrainLoop:
         self.resume: Path | None = getattr(config, "resume", None)
         self.run_record = settings(config)
         self._share = 1.0
+        self._rows = 0.0
         self.start = 0
+        if self.size > 1:  # each rank its own noise (dropout, sampled latents); rank 0 keeps the seed's
+            seed_ranks(int(getattr(config, "seed", 0)), self.rank)
 
     def parallel(self, fn: Callable[..., Any], module: torch.nn.Module | None = None) -> Callable[..., Any]:
         """``fn`` synchronised by DDP when the run has several processes, ``fn`` itself otherwise.
@@ -468,13 +544,16 @@ class TrainLoop:
         return DistributedDataParallel(target, device_ids=[device.index] if device.type == "cuda" else None)
 
     def shard(self, batch: Tensor) -> Tensor:
-        """This rank's contiguous share of a global batch (``batch`` itself in one process)."""
+        """This rank's contiguous share of a global batch (``batch`` itself in one process, and on every rank
+        when it has fewer rows than there are ranks: each computes it all, with weight 1)."""
         if self.size == 1:
             return batch
-        if len(batch) < self.size:
-            raise RecipeError(f"a batch of {len(batch)} cannot be shared by {self.size} processes")
+        if len(batch) < self.size:  # too small to share (an epoch's last rows): every rank takes it all
+            self._share, self._rows = 1.0, len(batch) / self.size
+            return batch
         local = torch.tensor_split(batch, self.size)[self.rank]
         self._share = self.size * len(local) / len(batch)
+        self._rows = float(len(local))
         return local
 
     def backward(self, loss: Tensor, count: Tensor | int | None = None) -> None:
@@ -494,22 +573,83 @@ class TrainLoop:
             share = self.size * counts.item() / max(total.item(), 1.0)
         (loss * share).backward()
 
+    def item(self, loss: Tensor, count: Tensor | int | None = None) -> float:
+        """The global batch's mean of ``loss`` (this rank's mean over its rows, or over ``count`` items) as
+        a float, for logging: ``loss.item()`` in one process."""
+        if self.size == 1:
+            return loss.item()
+        import torch.distributed as dist
+
+        weight = float(torch.as_tensor(count).item()) if count is not None else (self._rows or 1.0)
+        sums = torch.tensor([loss.item() * weight, weight], dtype=torch.float64)
+        dist.all_reduce(sums)
+        return (sums[0] / sums[1].clamp(min=1e-300)).item()
+
     def steps(self, total: int, state: Mapping[str, Any], desc: str = "") -> Iterator[int]:
         """Steps ``start .. total - 1`` with a progress bar on rank 0; ``start`` is 0, or the step of the
         ``--resume`` state (``state``'s objects are restored first). Every ``checkpoint_every`` steps
         the objects in ``state`` (model, optimizer, scheduler, :class:`EpochBatches`, generators, lists)
-        and every rank's generators are saved."""
+        and every rank's generators are saved. A loop whose number of steps is not known in advance calls
+        :meth:`begin`, :meth:`check` and :meth:`done` itself."""
+        start = self.begin(state, total)
+        for step in progress(range(start, total), desc=desc, total=total, initial=start):
+            self.check(step)
+            yield step
+            self.done(step + 1, state, total)
+
+    def begin(self, state: Mapping[str, Any], total: int | None = None) -> int:
+        """Restore ``state`` from ``--resume`` (if given) and return the step to continue at (else 0)."""
         if self.resume is not None:
             self.start = load_state(self.resume, state)
-            if self.start > total:
+            if total is not None and self.start > total:
                 raise CheckpointError(f"{self.resume} is at step {self.start}, past this run's {total} steps")
         if self.every and self.directory is None:
             raise RecipeError("checkpoint_every is set but no checkpoint_dir")
-        for step in progress(range(self.start, total), desc=desc, total=total, initial=self.start):
-            fault("step", step)
-            fault("hang", step)
-            yield step
-            done = step + 1
-            if self.every and done % self.every == 0 and done < total:
-                assert self.directory is not None
-                save_state(self.directory, done, self.run_record, state)
+        if self.size > 1:
+            agree({**self.run_record, "checkpoint_every": self.every, "start": self.start, "total": total})
+        return self.start
+
+    def check(self, step: int) -> None:
+        """Before ``step`` runs: the ``ZOO_FAULT`` kinds ``step`` and ``hang``."""
+        fault("step", step)
+        fault("hang", step)
+
+    def done(self, steps: int, state: Mapping[str, Any], total: int | None = None) -> None:
+        """After ``steps`` steps: write the training state if one is due (never after the last step)."""
+        if self.every and steps % self.every == 0 and (total is None or steps < total):
+            assert self.directory is not None
+            save_state(self.directory, steps, self.run_record, state)
+
+
+class RankShards:
+    """Tensors each rank keeps for its share of the batch, across steps (a recurrent net's hidden state):
+    ``value`` is any nest of lists and tuples of tensors (or None) whose tensors split the batch along
+    ``dim`` as :meth:`TrainLoop.shard` does. A training state holds them whole (gathered from every rank);
+    on resume each rank takes its share again. The shares must have equal sizes."""
+
+    def __init__(self, dim: int = 0, value: Any = None) -> None:
+        self.dim, self.value = dim, value
+
+    def _map(self, value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+        if isinstance(value, Tensor):
+            return fn(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._map(v, fn) for v in value)
+        return value
+
+    def state_dict(self) -> dict[str, Any]:
+        size = world()[1]
+        if size == 1:
+            return {"value": self.value}
+        import torch.distributed as dist
+
+        def gather(t: Tensor) -> Tensor:
+            parts = [torch.empty_like(t) for _ in range(size)]
+            dist.all_gather(parts, t.contiguous())
+            return torch.cat(parts, self.dim)
+
+        return {"value": self._map(self.value, gather)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        rank, size = world()
+        self.value = self._map(state["value"], lambda t: torch.tensor_split(t, size, self.dim)[rank])

@@ -149,12 +149,12 @@ class ConditionalLMRecipe:
         for step in loop.steps(total, state, desc=f"train {config.name}"):
             idx = loop.shard(batches(step).to(config.device))
             batch_ids = trim(ids[idx], pad)
-            loss = loss_of(batch_ids, labels[idx])
+            loss, count = loss_of(batch_ids, labels[idx]), (batch_ids[:, 1:] != pad).sum()
             optimizer.zero_grad(set_to_none=True)
-            loop.backward(loss, count=(batch_ids[:, 1:] != pad).sum())  # the loss is a mean over these
+            loop.backward(loss, count=count)  # the loss is a mean over these tokens
             optimizer.step()
             scheduler.step()
-            losses.append(loss.item())
+            losses.append(loop.item(loss, count))  # the global batch's mean
         model.eval()
         metrics = self.evaluate(model, config.data, config.device)  # exactly what zoo eval computes
         metrics["train_loss"] = sum(losses[-steps_per_epoch:]) / len(losses[-steps_per_epoch:])

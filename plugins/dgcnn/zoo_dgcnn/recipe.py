@@ -162,6 +162,8 @@ class ExtractionRecipe:
     )
     data_format = DUIE_JSON
     presets = PRESETS
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop)
+    resumable = True  # --checkpoint-every / --resume
     options: ClassVar[dict[str, Any]] = {
         "epochs": None,  # None: the preset's
         "batch_size": None,  # the article: 64 (preset paper); cpu and smoke: 16
@@ -221,14 +223,20 @@ class ExtractionRecipe:
         index = {c: i for i, c in enumerate(vocab)}
         ids = {p: i for i, p in enumerate(predicates)}
         losses: list[float] = []
+        epoch: dict[str, Any] = {}  # this epoch's order: saved, so a resumed run goes on mid-epoch
+        loop = zoo.TrainLoop(config)
+        loss_of = loop.parallel(model.loss)
+        state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "rng": rng, "epoch": epoch,
+                 "losses": losses}  # fmt: skip
         model.train()
-        for step in zoo.progress(range(epochs * steps_per_epoch), desc=f"train {config.name}"):
+        for step in loop.steps(epochs * steps_per_epoch, state, desc=f"train {config.name}"):
             if step % steps_per_epoch == 0:
                 order = list(range(len(trainable)))
                 rng.shuffle(order)
-            chunk = order[(step % steps_per_epoch) * o["batch_size"] :][: o["batch_size"]]
+                epoch["order"] = order
+            chunk = epoch["order"][(step % steps_per_epoch) * o["batch_size"] :][: o["batch_size"]]
             batch = []
-            for i in chunk:
+            for i in chunk:  # the whole global batch on every rank: rng stays the same everywhere
                 example = augment(trainable[i], pool, rng, p=o["augment"])
                 targets = sample_targets(example, ids, rng)
                 if targets is None:  # the replacement erased every fact: train on the original
@@ -236,12 +244,14 @@ class ExtractionRecipe:
                     targets = sample_targets(example, ids, rng)
                 assert targets is not None  # trainable sentences have triples of known predicates
                 batch.append((example, targets))
-            loss = model.loss(**batch_tensors(batch, index, len(predicates), config.device))["loss"]
+            batch = [batch[i] for i in loop.shard(torch.arange(len(batch))).tolist()]
+            tensors = batch_tensors(batch, index, len(predicates), config.device)
+            loss, count = loss_of(**tensors)["loss"], (tensors["chars"] != 0).sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loop.backward(loss, count=count)  # a mean over the real characters
             optimizer.step()
             scheduler.step()
-            losses.append(loss.item())
+            losses.append(loop.item(loss, count))  # the global batch's mean
         optimizer.apply_average()  # evaluate and save the EMA weights
         model.eval()
         thresholds = {"start_threshold": o["start_threshold"], "end_threshold": o["end_threshold"]}

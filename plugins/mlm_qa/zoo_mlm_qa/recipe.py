@@ -148,6 +148,8 @@ class ReadingRecipe:
     )
     data_format = SOGOU_QA_JSON
     presets = PRESETS
+    distributed = True  # zoo train --nproc N (DDP through zoo.TrainLoop; MLM pre-training runs on every rank)
+    resumable = True  # --checkpoint-every / --resume (states are written during QA training)
     options: ClassVar[dict[str, Any]] = {
         "epochs": None,  # None: the preset's
         "batch_size": 32,  # the article's
@@ -221,29 +223,40 @@ class ReadingRecipe:
         schedule = {0: 0.0, warmup: 1.0, total: 0.0} if warmup else {0: 1.0, total: 0.0}
         scheduler = zoo.load("piecewise-linear-lr", optimizer=optimizer, schedule=schedule)
         losses: list[float] = []
-        too_long = 0
+        epoch: dict[str, Any] = {}  # this epoch's pairs and order: saved, so a resumed run goes on mid-epoch
+        loop = zoo.TrainLoop(config)
+        loss_of = loop.parallel(model.loss)
+        state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "generator": generator,
+                 "rng": rng, "epoch": epoch, "losses": losses}  # fmt: skip
+        pad = model.config.pad_token_id
         model.train()
-        for step in zoo.progress(range(total), desc=f"train {config.name}"):
+        for step in loop.steps(total, state, desc=f"train {config.name}"):
             if step % steps_per_epoch == 0:  # a new epoch: one random passage per question
                 qs, ps, targets, too_long = training_pairs(
                     train, tokenizer, model.max_p_len, model.max_a_len, rng
                 )
                 order = torch.randperm(len(qs), generator=generator).tolist()
-            idx = order[(step % steps_per_epoch) * batch :][:batch]
+                epoch.update(qs=qs, ps=ps, targets=targets, too_long=too_long, order=order)
+            idx = epoch["order"][(step % steps_per_epoch) * batch :][:batch]
             if idx:  # skipped answers can leave an epoch's last batch empty
+                idx = loop.shard(torch.tensor(idx)).tolist()
                 ids = encode_inputs_batch(
-                    tokenizer, [qs[i] for i in idx], [ps[i] for i in idx],
+                    tokenizer, [epoch["qs"][i] for i in idx], [epoch["ps"][i] for i in idx],
                     model.max_p_len, model.max_q_len, model.max_a_len,
                 ).to(config.device)  # fmt: skip
-                target = torch.stack([encode_target(tokenizer, targets[i], model.max_a_len) for i in idx])
-                loss = model.loss(ids, target.to(config.device))
+                target = torch.stack(
+                    [encode_target(tokenizer, epoch["targets"][i], model.max_a_len) for i in idx]
+                )
+                target = target.to(config.device)
+                loss, count = loss_of(ids, target), (target != pad).sum()
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loop.backward(loss, count=count)  # the loss is a mean over these tokens
                 if clip_norm:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
-                losses.append(loss.item())
+                losses.append(loop.item(loss, count))  # the global batch's mean
             scheduler.step()
+        too_long = epoch.get("too_long", 0)
         model.eval()
         metrics, _ = evaluate_questions(model, dev)
         last = losses[-steps_per_epoch:] or [float("nan")]

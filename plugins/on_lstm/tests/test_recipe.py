@@ -219,3 +219,38 @@ def test_unknown_corpus_and_preset_are_refused(tmp_path):
     with pytest.raises(zoo.RecipeError, match="unknown preset"):
         recipes.train("on-lstm-lm", tmp_path / "b", preset="huge")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_optimizer_state_says_whether_asgd_took_over():
+    """A run resumed after the switch to averaged SGD continues with ASGD and its averages, bit for bit."""
+    import json
+
+    import torch
+    from zoo_on_lstm.recipe import Optimizer
+
+    from zoo import training
+
+    def step(opt: Optimizer, params: list[torch.nn.Parameter], seed: int) -> None:
+        torch.manual_seed(seed)
+        opt.opt.zero_grad()
+        torch.stack([(p * torch.randn_like(p)).sum() for p in params]).sum().backward()
+        opt.opt.step()
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(2))]
+    o = {"lr": 0.5, "wdecay": 1e-3}
+    opt = Optimizer(list(params), o)
+    step(opt, params, 1)
+    opt.switch()
+    step(opt, params, 2)
+    tensors: dict[str, torch.Tensor] = {}
+    tree = json.loads(json.dumps(training.encode(opt.state_dict(), "optimizer", tensors)))
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    resumed = Optimizer(list(copies), o)
+    resumed.load_state_dict(training.decode(tree, tensors))
+    assert isinstance(resumed.opt, torch.optim.ASGD)
+    step(opt, params, 3)
+    step(resumed, copies, 3)
+    assert all(torch.equal(a, b) for a, b in zip(params, copies, strict=True))
+    averages = [opt.opt.state[p]["ax"] for p in params], [resumed.opt.state[p]["ax"] for p in copies]
+    assert all(torch.equal(a, b) for a, b in zip(*averages, strict=True))

@@ -141,58 +141,105 @@ def perplexity(model: LanguageModel, stream: Tensor, batch_size: int = EVAL_BATC
     return math.exp(total / count)
 
 
+class Optimizer:
+    """The run's optimizer, SGD until it switches to averaged SGD (torch's ASGD) for good; its state dict
+    says which it is, so a resumed run continues with the right one."""
+
+    def __init__(self, params: list[Tensor], o: dict[str, Any]) -> None:
+        self.params, self.o = params, o
+        self.opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=o["lr"], weight_decay=o["wdecay"])
+
+    def switch(self) -> None:
+        self.opt = torch.optim.ASGD(
+            self.params, lr=self.o["lr"], t0=0, lambd=0.0, weight_decay=self.o["wdecay"]
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"asgd": isinstance(self.opt, torch.optim.ASGD), "inner": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["asgd"] and not isinstance(self.opt, torch.optim.ASGD):
+            self.switch()
+        self.opt.load_state_dict(state["inner"])
+
+
 def train_lm(
-    model: LanguageModel, train: Tensor, valid: Tensor, o: dict[str, Any], epochs: int, seed: int, desc: str
+    model: LanguageModel,
+    train: Tensor,
+    valid: Tensor,
+    o: dict[str, Any],
+    epochs: int,
+    config: zoo.TrainConfig,
 ) -> dict[str, Any]:
     """AWD-LSTM training (see the module docstring); returns the validation perplexity of every epoch and
     the epoch after which ASGD took over (None if it never did). ``model.loss`` returns the state detached
-    (truncated BPTT)."""
+    (truncated BPTT). Through :class:`zoo.TrainLoop`: with ``--nproc N`` each rank trains its share of the
+    ``batch_size`` columns of the stream (their hidden states are independent); a training state holds the
+    position in the epoch, every column's hidden state, the optimizer (SGD or ASGD) and the generator."""
     device = next(model.parameters()).device
+    loop = zoo.TrainLoop(config)
     data = batchify(train, o["batch_size"]).to(device)
+    if data.size(1) % loop.size:
+        raise zoo.RecipeError(f"batch_size {data.size(1)} must be a multiple of the {loop.size} processes")
+    data = data[:, loop.shard(torch.arange(data.size(1), device=device))]  # this rank's columns
     params = list(model.parameters())
-    opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=o["lr"], weight_decay=o["wdecay"])
-    rng = random.Random(seed)
+    optimizer = Optimizer(params, o)
+    rng = random.Random(config.seed)
     history: list[float] = []
-    switched_at: int | None = None
+    position: dict[str, Any] = {"epoch": 0, "i": 0, "switched_at": None}
+    hidden = zoo.RankShards(dim=0)  # (h, c) per layer, (columns, width) each
+    loss_of = loop.parallel(model.loss)
+    state = {"model": model, "optimizer": optimizer, "rng": rng, "position": position, "history": history,
+             "hidden": hidden}  # fmt: skip
     bptt = o["bptt"]
-    steps_per_epoch = max(1, (data.size(0) - 2) // bptt)
-    bar = zoo.progress(range(epochs * steps_per_epoch), desc=desc)
-    step_iter = iter(bar)
-    for epoch in range(epochs):
+    steps_per_epoch = max(1, (data.size(0) - 2) // bptt)  # for the progress bar: lengths vary
+    step = loop.begin(state)
+    bar = iter(zoo.progress(range(step, epochs * steps_per_epoch), desc=f"train {config.name}",
+                            total=epochs * steps_per_epoch, initial=step))  # fmt: skip
+    for epoch in range(position["epoch"], epochs):
         model.train()
-        state, i = None, 0
-        while i < data.size(0) - 2:
+        if position["i"] == 0:
+            hidden.value = None
+        while position["i"] < data.size(0) - 2:
+            loop.check(step)
+            i = position["i"]
             base = bptt if rng.random() < 0.95 else bptt / 2
             seq_len = max(5, int(rng.gauss(base, 5)))
             seq_len = min(seq_len, data.size(0) - 1 - i)
-            for group in opt.param_groups:
+            for group in optimizer.opt.param_groups:
                 group["lr"] = o["lr"] * seq_len / bptt
-            parts = model.loss(data[i : i + seq_len], data[i + 1 : i + 1 + seq_len], state,
-                               alpha=o["alpha"], beta=o["beta"])  # fmt: skip
-            state = parts["state"]
-            opt.zero_grad(set_to_none=True)
-            parts["loss"].backward()
+            carried = (
+                None if hidden.value is None else [(h.to(device), c.to(device)) for h, c in hidden.value]
+            )
+            parts = loss_of(data[i : i + seq_len], data[i + 1 : i + 1 + seq_len], carried,
+                            alpha=o["alpha"], beta=o["beta"])  # fmt: skip
+            hidden.value = parts["state"]
+            optimizer.opt.zero_grad(set_to_none=True)
+            loop.backward(parts["loss"])
             torch.nn.utils.clip_grad_norm_(params, o["clip"])
-            opt.step()
-            i += seq_len
-            next(step_iter, None)
-        for group in opt.param_groups:
+            optimizer.opt.step()
+            position["i"] = i + seq_len
+            step += 1
+            loop.done(step, state)
+            next(bar, None)
+        for group in optimizer.opt.param_groups:
             group["lr"] = o["lr"]
-        with averaged(opt, params):
+        with averaged(optimizer.opt, params):
             history.append(perplexity(model, valid))
         if (
-            switched_at is None
+            position["switched_at"] is None
             and o["nonmono"] > 0
             and len(history) > o["nonmono"]
             and history[-1] > min(history[: -o["nonmono"]])
         ):
-            opt = torch.optim.ASGD(params, lr=o["lr"], t0=0, lambd=0.0, weight_decay=o["wdecay"])
-            switched_at = epoch + 1
-    for _ in step_iter:  # close the bar
+            optimizer.switch()
+            position["switched_at"] = epoch + 1
+        position.update(epoch=epoch + 1, i=0)
+    for _ in bar:  # close the bar
         pass
-    if isinstance(opt, torch.optim.ASGD):
-        load_average(opt, params)
-    return {"valid_ppl_history": history, "asgd_from_epoch": switched_at}
+    if isinstance(optimizer.opt, torch.optim.ASGD):
+        load_average(optimizer.opt, params)
+    return {"valid_ppl_history": history, "asgd_from_epoch": position["switched_at"]}
 
 
 @contextmanager
@@ -328,6 +375,8 @@ class LanguageModelRecipe:
         "validation/test perplexity, and tree F1 per layer (zoo eval --data TREES)"
     )
     data_format = PTB_LM_TEXT
+    distributed = True  # zoo train --nproc N: each rank trains its share of the stream's columns
+    resumable = True  # --checkpoint-every / --resume, mid-epoch included
     options: ClassVar[dict[str, Any]] = {
         "corpus": "ptb",
         "epochs": None,
@@ -369,9 +418,7 @@ class LanguageModelRecipe:
         args = {**sizes, "vocab": vocab.words, **config.model_args}
         model: LanguageModel = zoo.load(config.name, **args)
         model = model.to(config.device)
-        run = train_lm(
-            model, streams["train"], streams["valid"], o, epochs, config.seed, f"train {config.name}"
-        )
+        run = train_lm(model, streams["train"], streams["valid"], o, epochs, config)
         metrics = {
             "valid_ppl": perplexity(model, streams["valid"]),
             "test_ppl": perplexity(model, streams["test"]),

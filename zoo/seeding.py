@@ -1,0 +1,18 @@
+"""Seeding every random generator a run draws from: Python's, NumPy's and torch's."""
+
+from __future__ import annotations
+
+import random
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
