@@ -6,6 +6,7 @@ import random
 
 
 def seed_everything(seed: int) -> None:
+    """Seed ``random``, NumPy's global generator (if installed) and torch's (CPU and every CUDA device)."""
     import torch
 
     random.seed(seed)
