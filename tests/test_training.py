@@ -345,6 +345,11 @@ def test_a_damaged_state_is_a_checkpoint_error_never_a_crash(tmp_path, monkeypat
     save_file({k: v for k, v in rng.items() if k != "rank0.python"}, str(folder / training.RNG_TENSORS))
     with pytest.raises(CheckpointError, match="rank 0's random generators"):
         train(resume, "adam", 13)
+    python = rng["rank0.python"].clone()
+    python[5] = -1  # random.setstate raises OverflowError on it
+    save_file({**rng, "rank0.python": python}, str(folder / training.RNG_TENSORS))
+    with pytest.raises(CheckpointError, match="rank 0's random generators"):
+        train(resume, "adam", 13)
     save_file(rng, str(folder / training.RNG_TENSORS))
 
     def scheduler_gets_a_key(record):  # LambdaLR-style load_state_dict would set it as an attribute

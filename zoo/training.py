@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import random
 import signal
@@ -230,10 +231,9 @@ def rng_states() -> dict[str, Tensor]:
     version, internal, gauss = random.getstate()
     states = {
         "python": torch.tensor([version, *internal], dtype=torch.int64),
+        "python_gauss": torch.tensor([math.nan if gauss is None else gauss], dtype=torch.float64),
         "torch": torch.get_rng_state(),
-    }
-    if gauss is not None:
-        states["python_gauss"] = torch.tensor([gauss], dtype=torch.float64)
+    }  # the same keys on every rank: gather_rng makes one collective per key
     try:
         import numpy as np
 
@@ -249,7 +249,8 @@ def rng_states() -> dict[str, Tensor]:
 
 def set_rng_states(states: Mapping[str, Tensor]) -> None:
     python = states["python"].tolist()
-    gauss = states["python_gauss"].item() if "python_gauss" in states else None
+    cached = states["python_gauss"].item()
+    gauss = None if math.isnan(cached) else cached
     random.setstate((python[0], tuple(python[1:]), gauss))
     torch.set_rng_state(states["torch"])
     if "numpy" in states:
@@ -362,12 +363,20 @@ def load_state(directory: Path, objects: Mapping[str, Any]) -> int:
             restore(obj, value)
         except CheckpointError:
             raise
-        except (ValueError, KeyError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            RuntimeError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+        ) as exc:
             raise CheckpointError(f"cannot restore {name!r} from {directory}: {exc}") from exc
     prefix = f"rank{rank}."
     try:
         set_rng_states({k[len(prefix) :]: v for k, v in rng.items() if k.startswith(prefix)})
-    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError, OverflowError) as exc:
         raise CheckpointError(
             f"cannot restore rank {rank}'s random generators from {directory}: {exc}"
         ) from exc
@@ -419,7 +428,7 @@ def check_resume(directory: Path, config: Any) -> dict[str, Any]:
 
 
 def seed_ranks(seed: int, rank: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators for ``rank`` (rank 0: ``seed`` itself)."""
+    """Seed Python's, NumPy's and torch's global generators for ``rank`` > 0 from the run's ``seed``."""
     from zoo.seeding import seed_everything
 
     seed_everything(seed + 1_000_003 * rank)
@@ -521,7 +530,7 @@ class TrainLoop:
         self._share = 1.0
         self._rows = 0.0
         self.start = 0
-        if self.size > 1:  # each rank its own noise (dropout, sampled latents); rank 0 keeps the seed's
+        if self.rank > 0:  # its own noise (dropout, sampled latents); rank 0 goes on as one process would
             seed_ranks(int(getattr(config, "seed", 0)), self.rank)
 
     def parallel(self, fn: Callable[..., Any], module: torch.nn.Module | None = None) -> Callable[..., Any]:
@@ -615,7 +624,8 @@ class TrainLoop:
         fault("hang", step)
 
     def done(self, steps: int, state: Mapping[str, Any], total: int | None = None) -> None:
-        """After ``steps`` steps: write the training state if one is due (never after the last step)."""
+        """After ``steps`` steps: write the training state if one is due (with ``total``, never after the
+        last step)."""
         if self.every and steps % self.every == 0 and (total is None or steps < total):
             assert self.directory is not None
             save_state(self.directory, steps, self.run_record, state)
