@@ -115,6 +115,7 @@ def test_each_recipe_states_its_data_format_in_info_and_train_help(capsys):
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and "--data for example-mlp: a CSV file with the header x1,x2,label" in out
     assert "--option for example-mlp: none" in out and "data file" not in out
+    assert "--nproc / --nnodes for example-mlp: yes; --checkpoint-every / --resume: yes" in out
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "`zoo train NAME --help` shows NAME's --data format" in capsys.readouterr().out

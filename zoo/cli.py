@@ -326,6 +326,11 @@ def train_epilog(name: str | None) -> str:
         f"{name}: {recipe.summary}",
         f"--data for {name}: {recipes.data_format(name, recipe)}",
         "--option for {}: {}".format(name, ", ".join(f"{k}={v!r}" for k, v in options.items()) or "none"),
+        "--nproc / --nnodes for {}: {}; --checkpoint-every / --resume: {}".format(
+            name,
+            "yes" if getattr(recipe, "distributed", False) else "no (its recipe runs in one process)",
+            "yes" if getattr(recipe, "resumable", False) else "no",
+        ),
     ]
     return "\n".join(textwrap.fill(p, 100, subsequent_indent="  ") for p in parts)
 
