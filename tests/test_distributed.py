@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
-from zoo import training
+from zoo import distributed, train_state
 
 NO_DROPOUT = ["--set", "hidden_dropout_prob=0", "--set", "attention_probs_dropout_prob=0"]
 ON_LSTM = ["--option", "epochs=3", "--option", "bptt=20"] + [
@@ -50,7 +50,7 @@ def cases(rows: list[tuple]) -> list:
 
 def env(**extra: str) -> dict[str, str]:
     out = {**os.environ, "ZOO_PROGRESS": "0", "OMP_NUM_THREADS": "1", **extra}
-    out.pop(training.FAULT_ENV, None)
+    out.pop(distributed.FAULT_ENV, None)
     out.update(extra)
     return out
 
@@ -147,9 +147,9 @@ def test_a_kill_during_a_state_write_resumes_from_the_previous_state(reference, 
     out, state = tmp_path / "run", tmp_path / "run-state"
     killed = zoo_train("example-mlp", out, "--checkpoint-every", "40", ZOO_FAULT="checkpoint:0:80")
     assert killed.returncode == -signal.SIGKILL
-    assert json.loads((state / training.STATE_JSON).read_text())["step"] == 40  # not the half-written 80
+    assert json.loads((state / train_state.STATE_JSON).read_text())["step"] == 40  # not the half-written 80
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".run-state.tmp-")]
-    assert len(leftovers) == 1 and (leftovers[0] / training.STATE_TENSORS).exists()
+    assert len(leftovers) == 1 and (leftovers[0] / train_state.STATE_TENSORS).exists()
     done = zoo_train("example-mlp", out, "--checkpoint-every", "40", "--resume", str(state))
     assert done.returncode == 0, done.stderr[-3000:]
     assert identical(out, reference("example-mlp", 1))
@@ -166,12 +166,14 @@ def test_a_run_killed_from_outside_resumes_bit_identical(tmp_path):
     process = subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while (
-        not (state / training.STATE_JSON).exists() and process.poll() is None and time.monotonic() < deadline
+        not (state / train_state.STATE_JSON).exists()
+        and process.poll() is None
+        and time.monotonic() < deadline
     ):
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
-    at = json.loads((state / training.STATE_JSON).read_text())["step"]
+    at = json.loads((state / train_state.STATE_JSON).read_text())["step"]
     assert 100 <= at < 1500
     done = zoo_train("example-mlp", out, *args, "--resume", str(state))
     assert done.returncode == 0, done.stderr[-3000:]

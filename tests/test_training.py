@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo import launch, recipes, training
+from zoo import distributed, launch, recipes, train_state, training
 from zoo.errors import CheckpointError, DistributedError, RecipeError
 
 
@@ -45,8 +45,8 @@ def test_encode_decode_round_trip_keeps_types_keys_and_tensors():
         "half": torch.arange(4, dtype=torch.bfloat16),
     }
     tensors: dict[str, torch.Tensor] = {}
-    tree = json.loads(json.dumps(training.encode(value, "opt", tensors)))  # survives JSON
-    back = training.decode(tree, tensors)
+    tree = json.loads(json.dumps(train_state.encode(value, "opt", tensors)))  # survives JSON
+    back = train_state.decode(tree, tensors)
     assert back["param_groups"][0]["betas"] == (0.9, 0.999)  # a tuple again
     assert set(back["state"]) == {0, 1}  # int keys again
     assert torch.equal(back["state"][0]["exp_avg"], value["state"][0]["exp_avg"])
@@ -57,9 +57,9 @@ def test_encode_decode_round_trip_keeps_types_keys_and_tensors():
 
 def test_encode_refuses_what_only_a_pickle_could_hold():
     with pytest.raises(RecipeError, match=r"opt.fn is a function"):
-        training.encode({"fn": lambda: 0}, "opt", {})
+        train_state.encode({"fn": lambda: 0}, "opt", {})
     with pytest.raises(RecipeError, match="key"):
-        training.encode({(1, 2): 0}, "opt", {})
+        train_state.encode({(1, 2): 0}, "opt", {})
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_encode_refuses_what_only_a_pickle_could_hold():
 )
 def test_decode_refuses_malformed_trees(tree):
     with pytest.raises(CheckpointError, match="malformed training state"):
-        training.decode(tree, {})
+        train_state.decode(tree, {})
 
 
 def test_random_generators_round_trip():
@@ -76,9 +76,9 @@ def test_random_generators_round_trip():
     np.random.seed(2)
     torch.manual_seed(3)
     random.gauss(0, 1)  # Python caches a second normal: it must come back too
-    saved = training.rng_states()
+    saved = train_state.rng_states()
     first = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
-    training.set_rng_states(saved)
+    train_state.set_rng_states(saved)
     again = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
     assert first[:4] == again[:4] and torch.equal(first[4], again[4])
 
@@ -162,7 +162,7 @@ def test_resume_is_bit_identical_to_the_uninterrupted_run(tmp_path, spec, monkey
     reference = train(config(tmp_path / "a"), spec, 13)
     killed = config(tmp_path / "b", every=4)
     train(killed, spec, 13, stop_at=10)  # states at 4 and 8; steps 8 and 9 are lost with the process
-    assert json.loads((killed.checkpoint_dir / training.STATE_JSON).read_text())["step"] == 8
+    assert json.loads((killed.checkpoint_dir / train_state.STATE_JSON).read_text())["step"] == 8
     resumed = train(config(tmp_path / "b", every=4, resume=killed.checkpoint_dir), spec, 13)
     assert reference.keys() == resumed.keys()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference), spec
@@ -173,10 +173,10 @@ def test_a_state_folder_is_safetensors_and_json_only(tmp_path, monkeypatch):
     cfg = config(tmp_path, every=5)
     train(cfg, "ema+adam", 6)
     names = sorted(p.name for p in cfg.checkpoint_dir.iterdir())
-    assert names == [training.RNG_TENSORS, training.STATE_JSON, training.STATE_TENSORS]
-    record = json.loads((cfg.checkpoint_dir / training.STATE_JSON).read_text())
+    assert names == [train_state.RNG_TENSORS, train_state.STATE_JSON, train_state.STATE_TENSORS]
+    record = json.loads((cfg.checkpoint_dir / train_state.STATE_JSON).read_text())
     assert record["step"] == 5 and record["world_size"] == 1
-    assert record["run"] == training.settings(cfg)
+    assert record["run"] == train_state.settings(cfg)
     assert set(record["objects"]) == {"model", "optimizer", "scheduler", "batches", "losses"}
 
 
@@ -185,21 +185,21 @@ def test_resume_refuses_other_runs_and_broken_states(tmp_path, monkeypatch):
     cfg = config(tmp_path, every=5)
     train(cfg, "adam", 6)
     with pytest.raises(RecipeError, match=r"seed: state 0, this run 1.*give the same"):
-        training.check_resume(cfg.checkpoint_dir, config(tmp_path, seed=1))
+        train_state.check_resume(cfg.checkpoint_dir, config(tmp_path, seed=1))
     with pytest.raises(CheckpointError, match=r"not a training state.*--checkpoint-every wrote"):
-        training.read_state(tmp_path)
+        train_state.read_state(tmp_path)
     with pytest.raises(CheckpointError, match=r"holds .*this recipe saves"):
-        training.load_state(cfg.checkpoint_dir, {"model": torch.nn.Linear(1, 1)})
+        train_state.load_state(cfg.checkpoint_dir, {"model": torch.nn.Linear(1, 1)})
     with pytest.raises(CheckpointError, match="past this run's 3 steps"):
         train(config(tmp_path, resume=cfg.checkpoint_dir), "adam", 3)
-    record = json.loads((cfg.checkpoint_dir / training.STATE_JSON).read_text())
+    record = json.loads((cfg.checkpoint_dir / train_state.STATE_JSON).read_text())
     record["world_size"] = 2
-    (cfg.checkpoint_dir / training.STATE_JSON).write_text(json.dumps(record))
+    (cfg.checkpoint_dir / train_state.STATE_JSON).write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match=r"written by 2 process.*--nproc 2"):
         train(config(tmp_path, resume=cfg.checkpoint_dir), "adam", 13)
-    (cfg.checkpoint_dir / training.STATE_TENSORS).write_bytes(b"\0" * 10)
+    (cfg.checkpoint_dir / train_state.STATE_TENSORS).write_bytes(b"\0" * 10)
     record["world_size"] = 1
-    (cfg.checkpoint_dir / training.STATE_JSON).write_text(json.dumps(record))
+    (cfg.checkpoint_dir / train_state.STATE_JSON).write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="cannot read the tensors"):
         train(config(tmp_path, resume=cfg.checkpoint_dir), "adam", 13)
 
@@ -209,25 +209,25 @@ def test_a_kill_during_a_state_write_keeps_the_previous_state(tmp_path, monkeypa
     monkeypatch.setenv("ZOO_PROGRESS", "0")
     cfg = config(tmp_path, every=4)
     train(cfg, "adam", 6)
-    before = (cfg.checkpoint_dir / training.STATE_TENSORS).read_bytes()
+    before = (cfg.checkpoint_dir / train_state.STATE_TENSORS).read_bytes()
 
     def die(kind: str, step: int) -> None:
         if kind == "checkpoint":
             raise KeyboardInterrupt  # as a signal would, after state.safetensors was written
 
-    monkeypatch.setattr(training, "fault", die)
+    monkeypatch.setattr(train_state, "fault", die)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, "adam", 13)
-    assert json.loads((cfg.checkpoint_dir / training.STATE_JSON).read_text())["step"] == 4
-    assert (cfg.checkpoint_dir / training.STATE_TENSORS).read_bytes() == before
+    assert json.loads((cfg.checkpoint_dir / train_state.STATE_JSON).read_text())["step"] == 4
+    assert (cfg.checkpoint_dir / train_state.STATE_TENSORS).read_bytes() == before
 
 
 def test_fault_spec_errors_name_the_format(monkeypatch):
-    monkeypatch.setenv(training.FAULT_ENV, "step:1")
+    monkeypatch.setenv(distributed.FAULT_ENV, "step:1")
     with pytest.raises(RecipeError, match="KIND:RANK:STEP"):
-        training.fault("step", 0)
-    monkeypatch.setenv(training.FAULT_ENV, "step:1:0")
-    training.fault("step", 0)  # rank 1's fault: this process is rank 0 and lives
+        distributed.fault("step", 0)
+    monkeypatch.setenv(distributed.FAULT_ENV, "step:1:0")
+    distributed.fault("step", 0)  # rank 1's fault: this process is rank 0 and lives
 
 
 # -- before a run starts -------------------------------------------------------------------------------
@@ -313,13 +313,15 @@ def test_failures_are_described_by_the_rank_that_failed_first():
 
 
 def test_collective_errors_are_explained(monkeypatch):
-    monkeypatch.setenv(training.TIMEOUT_ENV, "7")
-    timeout = training.explain(RuntimeError("[gloo] Timed out waiting 7000ms for recv operation to complete"))
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "7")
+    timeout = distributed.explain(
+        RuntimeError("[gloo] Timed out waiting 7000ms for recv operation to complete")
+    )
     assert isinstance(timeout, DistributedError) and "waited 7 s (ZOO_DIST_TIMEOUT)" in str(timeout)
-    reset = training.explain(RuntimeError("Read error [127.0.0.1]:1: Connection reset by peer"))
+    reset = distributed.explain(RuntimeError("Read error [127.0.0.1]:1: Connection reset by peer"))
     assert isinstance(reset, DistributedError) and "died" in str(reset)
     other = ValueError("x")
-    assert training.explain(other) is other
+    assert distributed.explain(other) is other
 
 
 def damaged(tmp_path: Path, monkeypatch) -> tuple[SimpleNamespace, Path]:
@@ -330,9 +332,9 @@ def damaged(tmp_path: Path, monkeypatch) -> tuple[SimpleNamespace, Path]:
 
 
 def rewrite_json(folder: Path, change) -> None:
-    record = json.loads((folder / training.STATE_JSON).read_text())
+    record = json.loads((folder / train_state.STATE_JSON).read_text())
     change(record)
-    (folder / training.STATE_JSON).write_text(json.dumps(record))
+    (folder / train_state.STATE_JSON).write_text(json.dumps(record))
 
 
 def test_a_damaged_state_is_a_checkpoint_error_never_a_crash(tmp_path, monkeypatch):
@@ -341,16 +343,16 @@ def test_a_damaged_state_is_a_checkpoint_error_never_a_crash(tmp_path, monkeypat
 
     _, folder = damaged(tmp_path, monkeypatch)
     resume = config(tmp_path, resume=folder)
-    rng = load_file(str(folder / training.RNG_TENSORS))
-    save_file({k: v for k, v in rng.items() if k != "rank0.python"}, str(folder / training.RNG_TENSORS))
+    rng = load_file(str(folder / train_state.RNG_TENSORS))
+    save_file({k: v for k, v in rng.items() if k != "rank0.python"}, str(folder / train_state.RNG_TENSORS))
     with pytest.raises(CheckpointError, match="rank 0's random generators"):
         train(resume, "adam", 13)
     python = rng["rank0.python"].clone()
     python[5] = -1  # random.setstate raises OverflowError on it
-    save_file({**rng, "rank0.python": python}, str(folder / training.RNG_TENSORS))
+    save_file({**rng, "rank0.python": python}, str(folder / train_state.RNG_TENSORS))
     with pytest.raises(CheckpointError, match="rank 0's random generators"):
         train(resume, "adam", 13)
-    save_file(rng, str(folder / training.RNG_TENSORS))
+    save_file(rng, str(folder / train_state.RNG_TENSORS))
 
     def scheduler_gets_a_key(record):  # LambdaLR-style load_state_dict would set it as an attribute
         record["objects"]["scheduler"]["dict"].append(["step", {"value": 3}])
@@ -363,11 +365,11 @@ def test_a_damaged_state_is_a_checkpoint_error_never_a_crash(tmp_path, monkeypat
         fresh, _ = damaged(tmp_path / str(len(str(bad))), monkeypatch)
         rewrite_json(fresh.checkpoint_dir, lambda r, bad=bad: r.update(step=bad["value"]))
         with pytest.raises(CheckpointError, match="its step"):
-            training.read_state(fresh.checkpoint_dir)
+            train_state.read_state(fresh.checkpoint_dir)
 
-    (folder / training.STATE_JSON).write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    (folder / train_state.STATE_JSON).write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
     with pytest.raises(CheckpointError, match="RecursionError"):
-        training.read_state(folder)
+        train_state.read_state(folder)
 
 
 def test_a_state_with_tensors_of_other_shapes_or_an_order_that_is_no_permutation_is_refused(
@@ -376,13 +378,14 @@ def test_a_state_with_tensors_of_other_shapes_or_an_order_that_is_no_permutation
     from safetensors.torch import load_file, save_file
 
     _, folder = damaged(tmp_path, monkeypatch)
-    tensors = load_file(str(folder / training.STATE_TENSORS))
+    tensors = load_file(str(folder / train_state.STATE_TENSORS))
     weight = next(k for k in tensors if k.startswith("model.") and k.endswith("weight"))
-    save_file({**tensors, weight: tensors[weight][:1]}, str(folder / training.STATE_TENSORS))
+    save_file({**tensors, weight: tensors[weight][:1]}, str(folder / train_state.STATE_TENSORS))
     with pytest.raises(CheckpointError, match=rf"model\.{weight[6:]}: saved \(1, "):
         train(config(tmp_path, resume=folder), "adam", 13)
     save_file(
-        {**tensors, "batches.order": torch.zeros(40, dtype=torch.long)}, str(folder / training.STATE_TENSORS)
+        {**tensors, "batches.order": torch.zeros(40, dtype=torch.long)},
+        str(folder / train_state.STATE_TENSORS),
     )
     with pytest.raises(CheckpointError, match=r"not a permutation of range\(40\)"):
         train(config(tmp_path, resume=folder), "adam", 13)

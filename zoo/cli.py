@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_train_flags(args)
     if args.nproc > 1 or args.nnodes > 1:
         return launch_train(args, out)
-    from zoo import training
+    from zoo import distributed
 
     try:
         record = recipes.train(
@@ -174,18 +174,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
         )
     except Exception as exc:
-        if not training.launched():
+        if not distributed.launched():
             raise
         from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
 
-        explained = training.explain(exc)
+        explained = distributed.explain(exc)
         ErrorHandler().record_exception(explained)  # torchrun's error file: the launcher names the error
         if explained is exc:
             raise
         raise explained from exc
     finally:
-        training.teardown()
-    if not training.is_main():
+        distributed.teardown()
+    if not distributed.is_main():
         return 0  # rank 0 reports
     print(f"\n{record['name']}: {record['summary']}  ({record['wall_time_s']} s)", file=human)
     print(recipes.format_metrics(record["metrics"], record["reference"]), file=human)
@@ -216,9 +216,9 @@ def check_train_flags(args: argparse.Namespace) -> None:
 
 def launch_train(args: argparse.Namespace, out: str) -> int:
     """``zoo train --nproc N`` / ``--nnodes``: check the recipe, then start the ranks with torchrun."""
-    from zoo import launch, recipes, training
+    from zoo import distributed, launch, recipes
 
-    if training.launched():
+    if distributed.launched():
         raise DistributedError(
             "--nproc / --nnodes inside a torchrun worker: give them to zoo train or to torchrun, not both"
         )

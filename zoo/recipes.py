@@ -254,19 +254,19 @@ def train(
     """
     import torch
 
-    from zoo import atomic, checkpoint, loading, lookup, training
+    from zoo import atomic, checkpoint, distributed, loading, lookup, train_state
 
     resolved = lookup.resolve(name)
     recipe = get_recipe(name)
     resolved_options = resolve_options(recipe, resolved.entry.name, options or {})
-    check_support(recipe, name, training.world()[1], resumable=bool(checkpoint_every or resume))
+    check_support(recipe, name, distributed.world()[1], resumable=bool(checkpoint_every or resume))
     # a folder that cannot be written is an error before training, not after
     atomic.check_destination(Path(out), is_replaceable=checkpoint.is_checkpoint)
     if checkpoint_every < 0:
         raise RecipeError(f"--checkpoint-every takes a number of steps >= 1, got {checkpoint_every}")
     state_dir = Path(checkpoint_dir) if checkpoint_dir else default_state_dir(out)
     if checkpoint_every:
-        atomic.check_destination(state_dir, is_replaceable=training.is_state)
+        atomic.check_destination(state_dir, is_replaceable=train_state.is_state)
     model_args = dict(model_args or {})
     path = resolve_data(data)
     config = TrainConfig(
@@ -274,8 +274,8 @@ def train(
         checkpoint_every, state_dir if checkpoint_every else None, Path(resume) if resume else None,
     )  # fmt: skip
     if config.resume is not None:
-        training.check_resume(config.resume, config)
-    config = replace(config, device=training.setup(device))
+        train_state.check_resume(config.resume, config)
+    config = replace(config, device=distributed.setup(device))
     seed_everything(seed)
     start = time.perf_counter()
     result = recipe.train(config)
@@ -301,12 +301,12 @@ def train(
         "git_commit": git_commit(),
         "machine": machine(),
         "wall_time_s": round(wall, 2),
-        "processes": training.world()[1],
+        "processes": distributed.world()[1],
     }
     if config.resume is not None:
         record["resumed_from"] = str(config.resume)
     model = result.model
-    if not training.is_main():
+    if not distributed.is_main():
         return record  # rank 0 saves; the others trained the same weights
     checkpoint.save(model, out, results=record)
     reloaded = loading.load_dir(out, device=device)

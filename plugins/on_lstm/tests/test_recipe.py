@@ -228,7 +228,7 @@ def test_the_optimizer_state_says_whether_asgd_took_over():
     import torch
     from zoo_on_lstm.recipe import Optimizer
 
-    from zoo import training
+    from zoo import train_state
 
     def step(opt: Optimizer, params: list[torch.nn.Parameter], seed: int) -> None:
         torch.manual_seed(seed)
@@ -244,10 +244,10 @@ def test_the_optimizer_state_says_whether_asgd_took_over():
     opt.switch()
     step(opt, params, 2)
     tensors: dict[str, torch.Tensor] = {}
-    tree = json.loads(json.dumps(training.encode(opt.state_dict(), "optimizer", tensors)))
+    tree = json.loads(json.dumps(train_state.encode(opt.state_dict(), "optimizer", tensors)))
     copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
     resumed = Optimizer(list(copies), o)
-    resumed.load_state_dict(training.decode(tree, tensors))
+    resumed.load_state_dict(train_state.decode(tree, tensors))
     assert isinstance(resumed.opt, torch.optim.ASGD)
     step(opt, params, 3)
     step(resumed, copies, 3)
